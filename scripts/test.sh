@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, the SPA build, backend unit and
+# integration tests. Installs whatever is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+. scripts/setup.sh --test
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "trunk build --release"
+trunk build --release --locked
+
+step "cargo test (native)"
+cargo test --locked --workspace --exclude frontend

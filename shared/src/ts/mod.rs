@@ -1,0 +1,1 @@
+//! TradeStation v3 payloads, with TradeStation's field names.
