@@ -1,1 +1,33 @@
-//! TradeStation v3 payloads, with TradeStation's field names.
+//! TradeStation v3 payloads, with TradeStation's exact field names.
+//!
+//! The simulator (`backend/src/sim`) serialises these and the SPA parses them,
+//! so both sides agree by construction. What they model is written down in
+//! `TS_V3.md`; where that page and these types differ, the page wins.
+//!
+//! Conventions, all of them TradeStation's:
+//! - every field is an `Option`: TradeStation omits fields freely, and a
+//!   missing field must never fail a whole response;
+//! - prices and quantities are JSON **strings** (`"Last":"212.85"`), kept as
+//!   `String` so no precision is lost; the few JSON numbers (bar tick counts,
+//!   option-chain sizes and open interest) are integers here;
+//! - list fields default to empty when absent;
+//! - unknown fields are ignored, so newer TradeStation fields do not break us.
+//!
+//! # Layout
+//! - [`accounts`]: accounts, balances, positions, orders and the partial
+//!   per-account `Errors` entries.
+//! - [`quotes`]: quote snapshots and per-symbol errors.
+//! - [`symbols`]: symbol details (price and quantity formats).
+//! - [`bars`]: bar charts.
+//! - [`options`]: expirations, strikes and option-chain spreads.
+//! - [`stream`]: the newline-delimited stream messages (data, heartbeat,
+//!   status, error).
+//! - [`error`]: the `{"Error","Message"}` body of a failed request.
+
+pub mod accounts;
+pub mod bars;
+pub mod error;
+pub mod options;
+pub mod quotes;
+pub mod stream;
+pub mod symbols;
