@@ -17,5 +17,10 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "trunk build --release"
 trunk build --release --locked
 
+step "PostgreSQL (throwaway cluster for the store tests)"
+. scripts/pg.sh
+pg_start
+export TEST_DATABASE_URL="$PG_URL"
+
 step "cargo test (native)"
 cargo test --locked --workspace --exclude frontend

@@ -21,7 +21,7 @@ pub enum Mode {
     /// TradeStation. Its endpoints are known only once the listener is bound.
     Simulator(SimulatorSettings),
     /// The real TradeStation (SIM or live, by `TS_BASE_URL`).
-    TradeStation(TradeStationSettings),
+    TradeStation(Box<TradeStationSettings>),
 }
 
 /// Switches of the built-in simulator (`SIM_*` variables).
@@ -287,7 +287,7 @@ impl Config {
                     redirect_uri,
                 };
                 (
-                    Mode::TradeStation(settings),
+                    Mode::TradeStation(Box::new(settings)),
                     KeySource::Given(key),
                     Vec::new(),
                 )

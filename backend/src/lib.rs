@@ -1,30 +1,294 @@
-//! The backend: health and the static SPA for now.
+//! The backend for frontend: keeps TradeStation's client secret, signs
+//! browsers in, keeps each browser's tokens sealed in a store, refreshes them
+//! one at a time, and forwards the SPA's data requests with them.
+//!
+//! # Layout
+//! - [`config`]: the environment, typed; [`secret`]: redacting newtypes.
+//! - [`oauth`]: authorize URL, code exchange, refresh, revoke, id_token.
+//! - [`session`]: session ids, cookies, pending logins.
+//! - [`store`]: the [`store::TokenStore`] trait, SQLite and PostgreSQL.
+//! - [`tokens`]: the token manager (single flight per session).
+//! - [`routes`]: health, auth, passthrough, SPA; [`error`]: the JSON errors.
+//! - [`sim`]: the built-in TradeStation simulator, mounted here and nowhere
+//!   else.
+//! - [`telemetry`]: logging; [`clock`]: time, replaceable in tests.
+//!
+//! [`start`] builds the app for a bound listener; [`serve`] runs it until a
+//! shutdown future completes. `main.rs` only reads the configuration and
+//! calls both.
 
-use axum::{Json, Router, routing::get};
-use shared::api::OkResponse;
-use std::process::ExitCode;
-use tower_http::services::{ServeDir, ServeFile};
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod oauth;
+pub mod routes;
+pub mod secret;
+pub mod session;
+pub mod sim;
+pub mod store;
+mod sweep;
+pub mod telemetry;
+pub mod tokens;
 
-pub fn app(static_dir: &str) -> Router {
-    let index = format!("{static_dir}/index.html");
-    Router::new()
-        .route("/health", get(|| async { Json(OkResponse { ok: true }) }))
-        .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Endpoints, KeySource, Mode};
+use crate::oauth::{OauthClient, ProviderSettings};
+use crate::routes::{AppState, RouteSettings};
+use crate::secret::{ClientSecret, EncryptionKey};
+use crate::session::cookie::CookiePolicy;
+use crate::store::TokenStore;
+use crate::store::seal::Sealer;
+use crate::tokens::TokenManager;
+use axum::Router;
+use axum::http::HeaderName;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use url::Url;
+
+/// What the app needs besides its configuration; tests replace the clock.
+#[derive(Debug, Clone)]
+pub struct Overrides {
+    pub clock: Arc<dyn Clock>,
 }
 
-pub async fn main_entry() -> ExitCode {
-    let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let static_dir = std::env::var("STATIC_DIR").unwrap_or_else(|_| "dist".into());
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("BIND_ADDR: cannot listen on {addr}: {e}");
-            return ExitCode::FAILURE;
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A built app, ready to serve.
+#[derive(Debug)]
+pub struct Started {
+    pub router: Router,
+    /// The address a browser should open.
+    pub origin: Url,
+    /// The simulator, in simulation mode.
+    pub simulator: Option<sim::Simulator>,
+    pub state: AppState,
+}
+
+/// Why the app could not start. One line each.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("TOKEN_ENCRYPTION_KEY: {0}")]
+    Key(String),
+    #[error("DATABASE_URL: the store could not be opened: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("the HTTP client could not be built: {0}")]
+    Http(String),
+}
+
+/// The origin browsers reach a listener at (a wildcard bind is reached on
+/// loopback).
+fn origin_of(addr: SocketAddr) -> Url {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let url = format!("http://{host}:{}", addr.port());
+    Url::parse(&url).unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL"))
+}
+
+/// Reads the generated key, or makes one (mode 0600) on first start.
+fn key_from_file(path: &Path) -> Result<EncryptionKey, StartError> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let bytes = engine
+            .decode(text.trim())
+            .map_err(|_| StartError::Key(format!("{} is not base64", path.display())))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StartError::Key(format!("{} does not hold 32 bytes", path.display())))?;
+        return Ok(EncryptionKey::new(bytes));
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StartError::Key(e.to_string()))?;
+    }
+    write_private(path, engine.encode(bytes).as_bytes())
+        .map_err(|e| StartError::Key(format!("cannot write {}: {e}", path.display())))?;
+    tracing::info!(path = %path.display(), "generated a token encryption key");
+    Ok(EncryptionKey::new(bytes))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// A key derived from another under a label, so one secret serves two uses
+/// without either revealing the other.
+fn derive_key(key: &EncryptionKey, label: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(label.as_bytes())
+        .chain_update(key.expose_secret())
+        .finalize()
+        .into()
+}
+
+/// Builds the app for `listener`'s address.
+///
+/// # Errors
+/// The key cannot be read or written, or the store cannot be opened.
+pub async fn start(
+    config: &Config,
+    listener_addr: SocketAddr,
+    overrides: Overrides,
+) -> Result<Started, StartError> {
+    let origin = origin_of(listener_addr);
+    let key = match &config.encryption_key {
+        KeySource::Given(key) => key.clone(),
+        KeySource::File(path) => key_from_file(path)?,
+    };
+    let sealer = Arc::new(Sealer::new(&key, &config.old_keys));
+    let lock_wait = config.http_timeout + Duration::from_secs(5);
+    let store: Arc<dyn TokenStore> =
+        store::connect(&config.database_url, sealer, lock_wait).await?;
+
+    let (provider, simulator) = match &config.mode {
+        Mode::TradeStation(ts) => {
+            let provider = ProviderSettings {
+                client_id: ts.client_id.clone(),
+                client_secret: ts.client_secret.clone(),
+                endpoints: ts.endpoints.clone(),
+                redirect_uri: ts.redirect_uri.clone(),
+                audience: config.audience.clone(),
+                scope: config.scope.clone(),
+                timeout: config.http_timeout,
+            };
+            (provider, None)
+        }
+        Mode::Simulator(settings) => {
+            let endpoints = Endpoints::simulator(&origin);
+            let client_secret = session::random_token();
+            let mut sim_config = sim::SimConfig::new(
+                endpoints.issuer.clone(),
+                "simulated-client".to_owned(),
+                client_secret.clone(),
+                derive_key(&key, "simulator token key v1"),
+            );
+            sim_config.access_token_ttl = settings.access_token_ttl;
+            sim_config.rotate_refresh_tokens = settings.rotate_refresh_tokens;
+            let simulator = sim::Simulator::new(sim_config);
+            tracing::warn!(
+                url = %endpoints.issuer,
+                "SIMULATION MODE: TS_CLIENT_ID is not set, so TradeStation is simulated by this process; no real account or market data is used"
+            );
+            for name in &config.ignored_in_simulation {
+                tracing::warn!(variable = name, "ignored in simulation mode");
+            }
+            let provider = ProviderSettings {
+                client_id: "simulated-client".to_owned(),
+                client_secret: ClientSecret::new(client_secret),
+                redirect_uri: origin
+                    .join("/api/ts/callback")
+                    .unwrap_or_else(|_| origin.clone()),
+                endpoints,
+                audience: config.audience.clone(),
+                scope: config.scope.clone(),
+                timeout: config.http_timeout,
+            };
+            (provider, Some(simulator))
         }
     };
-    println!("listening on http://{addr}/");
-    match axum::serve(listener, app(&static_dir)).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(config.http_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("tradestation-app/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    let secure = provider.redirect_uri.scheme() == "https";
+    let base_url = provider.endpoints.base_url.clone();
+    let oauth = Arc::new(OauthClient::new(provider, http.clone()));
+    let tokens = TokenManager::new(
+        store.clone(),
+        oauth.clone(),
+        overrides.clock.clone(),
+        config.refresh_skew,
+    );
+    let session_max_age = config
+        .session_idle
+        .unwrap_or(Duration::from_secs(30 * 86_400));
+    let state = AppState {
+        store,
+        tokens,
+        oauth,
+        http,
+        cookies: CookiePolicy::new(secure, session_max_age),
+        clock: overrides.clock,
+        settings: Arc::new(RouteSettings {
+            base_url,
+            http_timeout: config.http_timeout,
+            stream_idle_timeout: config.stream_idle_timeout,
+            revoke_on_logout: config.revoke_on_logout,
+            allowed_origins: config.allowed_origins.clone(),
+            static_dir: config.static_dir.clone(),
+        }),
+    };
+
+    let mut router = routes::router(state.clone());
+    if let Some(simulator) = &simulator {
+        router = router.nest("/sim", simulator.router());
     }
+    let request_id = HeaderName::from_static("x-request-id");
+    let router = router
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+
+    if let Some(idle) = config.session_idle {
+        tokio::spawn(sweep::run(state.clone(), idle));
+    }
+    Ok(Started {
+        router,
+        origin,
+        simulator,
+        state,
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -152,10 +152,10 @@ impl TokenManager {
             .await?
             .ok_or(TokenError::NotAuthenticated)?;
         let now = self.inner.clock.now();
-        if now - record.last_seen_at >= TOUCH_EVERY {
-            if let Err(e) = self.inner.store.touch(key, now).await {
-                tracing::warn!(session = key.short(), error = %e, "could not record session use");
-            }
+        if now - record.last_seen_at >= TOUCH_EVERY
+            && let Err(e) = self.inner.store.touch(key, now).await
+        {
+            tracing::warn!(session = key.short(), error = %e, "could not record session use");
         }
         if self.inner.is_fresh(&record, now) {
             return Ok(Usable::of(&record));

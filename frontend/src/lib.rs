@@ -1,41 +1,66 @@
-//! The single-page app: session status for now.
+//! The single-page app: sign-in, session status, accounts, live quotes,
+//! option chains and charts, from the backend's `/api/ts/*` endpoints.
+//!
+//! Compiled to wasm by Trunk (`index.html` at the repository root), served
+//! by the backend from `dist/`. The browser holds only the session cookie;
+//! every TradeStation call goes through the backend's passthrough.
+//!
+//! # Layout
+//! - [`App`]: the router and its routes; `main.rs` only mounts it.
+//! - [`api`]: every HTTP call, the [`api::ApiError`] views match on, and
+//!   [`api::stream`], the newline-delimited JSON stream reader.
+//! - [`session`]: `/status`, the countdown clock, sign-out notices.
+//! - [`components`]: header, session panel, sign-in prompt, loading and
+//!   error states, stream badge.
+//! - [`pages`]: one module per route.
+//! - [`model`]: pure view models (quote merging, chain grouping, chart
+//!   layout); [`format`] and [`watchlist`]: pure helpers.
+//! - [`clock`]: wall clock and timers.
+//!
+//! Tests: `tests/web.rs` mounts components in headless Chromium;
+//! `tests/logic.rs` covers the stream parser and the pure modules.
+
+pub mod api;
+pub mod clock;
+pub mod components;
+pub mod format;
+pub mod model;
+pub mod pages;
+pub mod session;
+pub mod watchlist;
 
 use leptos::prelude::*;
-use shared::api::StatusResponse;
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::path;
 
-/// Fetches `/api/ts/status`.
-async fn fetch_status() -> Result<StatusResponse, String> {
-    let resp = gloo_net::http::Request::get("/api/ts/status")
-        .send()
-        .await
-        .map_err(|e| format!("The app's server could not be reached ({e})."))?;
-    if !resp.ok() {
-        return Err(format!("The app's server answered {}.", resp.status()));
-    }
-    resp.json::<StatusResponse>()
-        .await
-        .map_err(|_| "The app's server sent an answer this page cannot read.".to_owned())
-}
+use crate::components::Shell;
+use crate::pages::{AccountsPage, ChartPage, HomePage, NotFound, OptionsPage, QuotesPage};
+use crate::session::Session;
 
+/// The whole app. Provides the [`Session`] and routes:
+/// `/`, `/accounts`, `/quotes`, `/options`, `/chart/:symbol`, else not found.
 #[component]
 pub fn App() -> impl IntoView {
-    let status = LocalResource::new(fetch_status);
+    Session::provide();
+    view! { <Routed/> }
+}
+
+/// The router and routes, for an already provided [`Session`] (tests
+/// provide their own).
+#[component]
+pub fn Routed() -> impl IntoView {
     view! {
-        <main class="app">
-            <h1>"TradeStation"</h1>
-            <Suspense fallback=|| view! { <p data-testid="loading">"Loading…"</p> }>
-                {move || status.get().map(|result| match result {
-                    Ok(s) if s.authenticated => view! {
-                        <p data-testid="status">"Signed in as " {s.user_id.unwrap_or_default()}</p>
-                    }.into_any(),
-                    Ok(_) => view! {
-                        <p data-testid="status">
-                            <a href="/api/ts/login">"Sign in with TradeStation"</a>
-                        </p>
-                    }.into_any(),
-                    Err(message) => view! { <p data-testid="error">{message}</p> }.into_any(),
-                })}
-            </Suspense>
-        </main>
+        <Router>
+            <Shell>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=HomePage/>
+                    <Route path=path!("/accounts") view=AccountsPage/>
+                    <Route path=path!("/quotes") view=QuotesPage/>
+                    <Route path=path!("/options") view=OptionsPage/>
+                    <Route path=path!("/chart") view=|| view! { <Redirect path="/chart/MSFT"/> }/>
+                    <Route path=path!("/chart/:symbol") view=ChartPage/>
+                </Routes>
+            </Shell>
+        </Router>
     }
 }

@@ -62,10 +62,6 @@ impl CookiePolicy {
     pub fn set_login(&self, value: &str) -> HeaderValue {
         self.build(self.login_name(), value, LOGIN_TTL)
     }
-
-    pub fn clear_login(&self) -> HeaderValue {
-        self.build(self.login_name(), "", Duration::ZERO)
-    }
 }
 
 /// The value of the first cookie called `name` in the request.
@@ -101,7 +97,7 @@ mod tests {
         let s = c.to_str().unwrap();
         assert!(s.starts_with("__Host-ts_session=abc;"));
         assert!(s.ends_with("; Secure"));
-        assert!(p.clear_login().to_str().unwrap().contains("Max-Age=0"));
+        assert!(p.clear_session().to_str().unwrap().contains("Max-Age=0"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The token store: sessions and pending logins, sealed at rest.
 //!
 //! [`TokenStore`] is the one interface callers see; [`sqlite::SqliteStore`]
-//! is the single-machine default and a PostgreSQL store sits beside it for
-//! several replicas. Implementations seal and open values with
-//! [`seal::Sealer`] through [`codec`], so callers handle plain types and
-//! never a ciphertext.
+//! is the single-machine default and [`postgres::PostgresStore`] sits beside
+//! it for several replicas; [`connect`] picks one from `DATABASE_URL`.
+//! Implementations seal and open values with [`seal::Sealer`] through
+//! [`codec`], so callers handle plain types and never a ciphertext.
 //!
 //! Refresh goes through [`TokenStore::begin_refresh`]: it hands out the
 //! session as it is *now*, under whatever lock the store can hold across
@@ -12,6 +12,7 @@
 //! manager (`crate::tokens`) decides what happens in between.
 
 pub mod codec;
+pub mod postgres;
 pub mod seal;
 pub mod sqlite;
 
@@ -19,6 +20,9 @@ use crate::secret::{AccessToken, RefreshToken};
 use crate::session::SessionKey;
 use crate::session::pending::PendingLogin;
 use async_trait::async_trait;
+use seal::Sealer;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The tokens of one session.
 #[derive(Debug, Clone)]
@@ -115,4 +119,31 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Sessions holding tokens.
     async fn count_sessions(&self) -> Result<u64, StoreError>;
+}
+
+/// Opens the store `url` names (`DATABASE_URL`): `sqlite:…` is the
+/// single-machine [`sqlite::SqliteStore`], `postgres://…` or
+/// `postgresql://…` the multi-replica [`postgres::PostgresStore`], which
+/// waits at most `lock_wait` for a session another refresh holds. Either is
+/// migrated before this returns.
+///
+/// # Errors
+/// An unsupported scheme (the error does not repeat the URL, which may hold a
+/// password), or the database cannot be opened or migrated.
+pub async fn connect(
+    url: &str,
+    sealer: Arc<Sealer>,
+    lock_wait: Duration,
+) -> Result<Arc<dyn TokenStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, sealer).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, sealer, lock_wait).await?,
+        ))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
+        )))
+    }
 }

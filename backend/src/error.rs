@@ -1,0 +1,131 @@
+//! `ApiError`: one variant per error the contract names, written as
+//! `{"error": "<code>", "message": "<sentence>"}`.
+//!
+//! Messages are fixed sentences, never an internal error's text; causes are
+//! logged where they are known. [`json_fallbacks`] turns axum's own empty
+//! 404/405 answers under `/api` into the same JSON.
+
+use crate::tokens::TokenError;
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use shared::api::{ErrorBody, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiError {
+    NotAuthenticated,
+    SessionExpired,
+    UpstreamError,
+    UpstreamTimeout,
+    CsrfRequired,
+    InvalidState,
+    InvalidPath,
+    MethodNotAllowed,
+    NotFound,
+    StoreUnavailable,
+}
+
+impl ApiError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NotAuthenticated | Self::SessionExpired => StatusCode::UNAUTHORIZED,
+            Self::UpstreamError => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::CsrfRequired => StatusCode::FORBIDDEN,
+            Self::InvalidState | Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::NotAuthenticated => ErrorCode::NotAuthenticated,
+            Self::SessionExpired => ErrorCode::SessionExpired,
+            Self::UpstreamError => ErrorCode::UpstreamError,
+            Self::UpstreamTimeout => ErrorCode::UpstreamTimeout,
+            Self::CsrfRequired => ErrorCode::CsrfRequired,
+            Self::InvalidState => ErrorCode::InvalidState,
+            Self::InvalidPath => ErrorCode::InvalidPath,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::StoreUnavailable => ErrorCode::StoreUnavailable,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotAuthenticated => "Not signed in with TradeStation.",
+            Self::SessionExpired => "Your TradeStation session ended. Please sign in again.",
+            Self::UpstreamError => "TradeStation could not be reached or sent a bad answer.",
+            Self::UpstreamTimeout => "TradeStation did not answer in time.",
+            Self::CsrfRequired => "This request must carry the header X-CSRF: 1.",
+            Self::InvalidState => {
+                "This sign-in link is invalid, was already used or has expired. Please sign in again."
+            }
+            Self::InvalidPath => {
+                "Only GET requests under /v3/brokerage/ and /v3/marketdata/ are forwarded."
+            }
+            Self::MethodNotAllowed => "This method is not allowed here.",
+            Self::NotFound => "There is no such API endpoint.",
+            Self::StoreUnavailable => "The session store is not available right now.",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.message().to_owned(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotAuthenticated => Self::NotAuthenticated,
+            TokenError::SessionExpired => Self::SessionExpired,
+            TokenError::UpstreamTimeout => Self::UpstreamTimeout,
+            TokenError::Upstream => Self::UpstreamError,
+            TokenError::Store(cause) => {
+                tracing::error!(%cause, "token store failed");
+                Self::StoreUnavailable
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(cause = %e, "token store failed");
+        Self::StoreUnavailable
+    }
+}
+
+/// Middleware for `/api`: a 404 or 405 that axum produced with no body
+/// becomes the contract's JSON (a 405 keeps its `Allow` header).
+pub async fn json_fallbacks(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let replacement = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        _ => return response,
+    };
+    if response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut json = replacement.into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
+    }
+    json.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    json
+}

@@ -1,0 +1,457 @@
+//! A built-in imitation of TradeStation, so the app works offline and the
+//! tests have a provider to talk to.
+//!
+//! Mounted by `lib.rs` only (`router.nest("/sim", sim.router())`): nothing
+//! else in the backend depends on this tree. It imitates TradeStation where
+//! the app's correctness depends on it — see `shared/TS_V3.md`:
+//!
+//! - an Auth0-like sign-in: an HTML authorize page (Authorize / Deny), the
+//!   token endpoint (code with PKCE, refresh with switchable rotation),
+//!   revocation that ends **every** refresh token of the user, an RS256
+//!   `id_token` and its JWKS;
+//! - the v3 data endpoints with TradeStation's shapes (built from
+//!   [`shared::ts`]), `{"Error","Message"}` bodies, partial `Errors` arrays,
+//!   rate-limit headers, and chunked streams with heartbeats and objects
+//!   split across chunks.
+//!
+//! Tokens are self-validating (MAC'd with [`SimConfig::token_key`]), so a
+//! session survives a restart of the app given the same key. In memory only:
+//! issued authorization codes, per-user revocation instants, the latest
+//! generation of each rotated refresh-token family, the instant of
+//! [`Simulator::expire_access_tokens`] and rate-limit windows. A restart
+//! therefore forgets revocations and spent rotated tokens.
+//!
+//! # Layout
+//! - [`auth`](self::auth): authorize page, token and revoke endpoints.
+//! - [`keys`](self::keys): the RSA key, JWKS, discovery, `id_token`.
+//! - [`tokens`](self::tokens): MAC'd access and refresh tokens.
+//! - [`data`](self::data): bearer check, rate limits, REST market data.
+//! - [`brokerage`](self::brokerage): accounts, balances, positions, orders.
+//! - [`market`](self::market): deterministic prices, quotes, bars, symbols.
+//! - [`options`](self::options): expirations, strikes, Black-Scholes chains.
+//! - [`stream`](self::stream): the newline-delimited streaming bodies.
+//! - [`calendar`](self::calendar): civil dates and RFC 3339 without a crate.
+
+mod auth;
+mod brokerage;
+mod calendar;
+mod data;
+mod keys;
+mod market;
+mod options;
+mod stream;
+mod tokens;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use shared::ts::error::ErrorResponse;
+
+use self::keys::SigningKey;
+use self::market::Market;
+use self::tokens::TokenCodec;
+
+/// How the simulator behaves. Build it with [`SimConfig::new`] and override
+/// fields with struct-update syntax.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// `iss` of the id_tokens, with trailing slash, e.g.
+    /// `"http://127.0.0.1:8000/sim/"`. Every absolute URL the simulator
+    /// announces (discovery) is built from it.
+    pub issuer: String,
+    /// The one API key the simulator accepts.
+    pub client_id: String,
+    /// Its secret; compared in constant time.
+    pub client_secret: String,
+    /// Lifetime of access tokens (TradeStation: 20 minutes).
+    pub access_token_ttl: Duration,
+    /// Off (TradeStation's default): refresh answers carry no refresh token
+    /// and the old one stays valid. On: every refresh returns a new refresh
+    /// token and the presented one is spent.
+    pub rotate_refresh_tokens: bool,
+    /// Key of the HMAC-SHA256 that makes tokens self-validating, so sessions
+    /// survive a restart of the app given the same key.
+    pub token_key: [u8; 32],
+    /// Market data determinism: the same seed gives the same prices at the
+    /// same instant.
+    pub seed: u64,
+    /// How often a stream looks for changes (default 750 ms).
+    pub tick_interval: Duration,
+    /// Silence after which a stream sends a heartbeat (TradeStation: 5 s).
+    pub heartbeat_interval: Duration,
+    /// Data requests allowed per user in each 5-minute window before `429`;
+    /// `0` disables the limit. Default 5000: generous, as the point is the
+    /// headers, not the refusal.
+    pub rate_limit: u32,
+}
+
+impl SimConfig {
+    /// TradeStation's defaults: 20-minute access tokens, no rotation, a 750 ms
+    /// stream tick, a 5 s heartbeat, seed 0.
+    pub fn new(
+        issuer: String,
+        client_id: String,
+        client_secret: String,
+        token_key: [u8; 32],
+    ) -> Self {
+        Self {
+            issuer,
+            client_id,
+            client_secret,
+            access_token_ttl: Duration::from_secs(20 * 60),
+            rotate_refresh_tokens: false,
+            token_key,
+            seed: 0,
+            tick_interval: Duration::from_millis(750),
+            heartbeat_interval: Duration::from_secs(5),
+            rate_limit: 5000,
+        }
+    }
+
+    /// Fixed test credentials (`sim-client` / `sim-secret`) and a fixed key.
+    pub fn for_tests(issuer: String) -> Self {
+        Self::new(issuer, "sim-client".into(), "sim-secret".into(), [7; 32])
+    }
+
+    /// The issuer with exactly one trailing slash, for joining paths.
+    fn base(&self) -> String {
+        format!("{}/", self.issuer.trim_end_matches('/'))
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("token_key", &"[redacted]")
+            .field("seed", &self.seed)
+            .field("tick_interval", &self.tick_interval)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
+/// A snapshot of the simulator's counters, for tests and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Every call of the token endpoint, whatever its outcome.
+    pub token_requests: u64,
+    /// Successful `authorization_code` grants.
+    pub code_grants: u64,
+    /// Successful `refresh_token` grants.
+    pub refresh_grants: u64,
+    /// `refresh_token` grants answered `invalid_grant`.
+    pub refresh_refused: u64,
+    /// Revocations of a valid refresh token (each ends all of the user's).
+    pub revocations: u64,
+    /// Every call of a `/v3/…` data endpoint, stream opens included.
+    pub api_requests: u64,
+    /// Data calls refused with 401.
+    pub api_unauthorized: u64,
+    /// Streams whose body is still held by a client (a gauge): back to zero
+    /// once every client has hung up.
+    pub open_streams: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    token_requests: AtomicU64,
+    code_grants: AtomicU64,
+    refresh_grants: AtomicU64,
+    refresh_refused: AtomicU64,
+    revocations: AtomicU64,
+    api_requests: AtomicU64,
+    api_unauthorized: AtomicU64,
+    open_streams: AtomicU64,
+}
+
+impl Counters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An authorization code waiting for its exchange (single use, 60 s).
+#[derive(Debug, Clone)]
+struct PendingCode {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+    nonce: Option<String>,
+    user: String,
+    scope: String,
+    expires_ms: i64,
+}
+
+/// A fixed rate-limit window of one user.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    window_start_ms: i64,
+    used: u32,
+}
+
+/// The little the simulator must remember. Guarded by a `std` mutex that is
+/// never held across an `.await`.
+#[derive(Debug, Default)]
+struct State {
+    codes: HashMap<String, PendingCode>,
+    /// Refresh tokens of a user issued at or before this stamp are revoked.
+    revoked_before: HashMap<String, u64>,
+    /// Latest generation of each rotated refresh-token family.
+    families: HashMap<[u8; 16], u32>,
+    quotas: HashMap<String, Quota>,
+}
+
+struct Inner {
+    config: SimConfig,
+    key: SigningKey,
+    codec: TokenCodec,
+    market: Market,
+    state: Mutex<State>,
+    counters: Counters,
+    token_delay_ms: AtomicU64,
+    /// Access tokens issued at or before this stamp answer 401.
+    access_floor: AtomicU64,
+    /// Last issue stamp handed out; stamps strictly increase.
+    last_stamp: AtomicU64,
+}
+
+/// The simulator: cheap to clone, all clones share one state.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("config", &self.inner.config)
+            .field("kid", &self.inner.key.kid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Builds a simulator with a fresh RSA-2048 signing key (and so a fresh
+    /// `kid`) for its id_tokens. Key generation takes a moment.
+    ///
+    /// # Panics
+    /// If the operating system's random number generator fails.
+    pub fn new(config: SimConfig) -> Self {
+        let codec = TokenCodec::new(&config.token_key);
+        let market = Market::new(config.seed);
+        Self {
+            inner: Arc::new(Inner {
+                key: SigningKey::generate(),
+                codec,
+                market,
+                config,
+                state: Mutex::new(State::default()),
+                counters: Counters::default(),
+                token_delay_ms: AtomicU64::new(0),
+                access_floor: AtomicU64::new(0),
+                last_stamp: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The routes, relative to the mount point (`/sim`).
+    pub fn router(&self) -> Router {
+        let v3 = Router::new()
+            .route("/v3/brokerage/accounts", get(brokerage::accounts))
+            .route(
+                "/v3/brokerage/accounts/{ids}/balances",
+                get(brokerage::balances),
+            )
+            .route(
+                "/v3/brokerage/accounts/{ids}/positions",
+                get(brokerage::positions),
+            )
+            .route(
+                "/v3/brokerage/accounts/{ids}/orders",
+                get(brokerage::orders),
+            )
+            .route("/v3/marketdata/quotes/{symbols}", get(data::quotes))
+            .route("/v3/marketdata/barcharts/{symbol}", get(data::bars))
+            .route("/v3/marketdata/symbols/{symbols}", get(data::symbols))
+            .route(
+                "/v3/marketdata/options/expirations/{underlying}",
+                get(data::expirations),
+            )
+            .route(
+                "/v3/marketdata/options/strikes/{underlying}",
+                get(data::strikes),
+            )
+            .route(
+                "/v3/marketdata/stream/quotes/{symbols}",
+                get(stream::quotes),
+            )
+            .route(
+                "/v3/marketdata/stream/options/chains/{underlying}",
+                get(stream::option_chain),
+            )
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                data::authenticate,
+            ));
+        Router::new()
+            .route(
+                "/authorize",
+                get(auth::authorize_page).post(auth::authorize_decision),
+            )
+            .route("/oauth/token", post(auth::token))
+            .route("/oauth/revoke", post(auth::revoke))
+            .route("/.well-known/jwks.json", get(keys::jwks))
+            .route(
+                "/.well-known/openid-configuration",
+                get(keys::openid_configuration),
+            )
+            .merge(v3)
+            .fallback(not_found)
+            .with_state(self.clone())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SimStats {
+        let c = &self.inner.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SimStats {
+            token_requests: load(&c.token_requests),
+            code_grants: load(&c.code_grants),
+            refresh_grants: load(&c.refresh_grants),
+            refresh_refused: load(&c.refresh_refused),
+            revocations: load(&c.revocations),
+            api_requests: load(&c.api_requests),
+            api_unauthorized: load(&c.api_unauthorized),
+            open_streams: load(&c.open_streams),
+        }
+    }
+
+    /// From now on every access token issued before this call answers 401,
+    /// as if it had expired (tests of the refresh-after-401 path).
+    pub fn expire_access_tokens(&self) {
+        let stamp = self.stamp();
+        self.inner.access_floor.fetch_max(stamp, Ordering::SeqCst);
+    }
+
+    /// Makes the token endpoint wait this long before answering, so tests can
+    /// hold refreshes in flight. Default zero.
+    pub fn set_token_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inner.token_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// A strictly increasing issue stamp (wall-clock microseconds, bumped
+    /// when two calls fall in the same microsecond). Comparing stamps decides
+    /// revocation and forced expiry, so "issued before" is never ambiguous.
+    fn stamp(&self) -> u64 {
+        let now = calendar::now_micros();
+        let previous = self
+            .inner
+            .last_stamp
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(previous + 1)
+    }
+
+    fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    fn market(&self) -> &Market {
+        &self.inner.market
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain data behind:
+        // keep serving rather than poisoning every later request.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// TradeStation's error body with a status.
+fn ts_error(status: StatusCode, error: &str, message: &str) -> Response {
+    let mut response = (
+        status,
+        axum::Json(ErrorResponse::new(error.to_owned(), message.to_owned())),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn bad_request(message: &str) -> Response {
+    ts_error(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+async fn not_found() -> Response {
+    ts_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "The requested resource does not exist.",
+    )
+}
+
+/// Query or form parameters in order, duplicates kept.
+#[derive(Debug, Default)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Lenient: an unparsable string gives no parameters.
+    fn parse(raw: &str) -> Self {
+        Self(serde_urlencoded::from_str(raw).unwrap_or_default())
+    }
+
+    /// Strict, for request bodies.
+    fn parse_body(raw: &[u8]) -> Option<Self> {
+        serde_urlencoded::from_bytes(raw).ok().map(Self)
+    }
+
+    /// The first value of `name` (exact match, as OAuth wants).
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, ignoring ASCII case (TradeStation's query
+    /// parameters are written `barsback`, `strikeProximity`, …).
+    fn get_ci(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.0.iter().filter(|(k, _)| k == name).count()
+    }
+}
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,246 @@
+//! `/quotes`: a watchlist whose rows update live from the quote stream.
+//!
+//! The symbols live in the URL (`?symbols=MSFT,AAPL`) and in local storage
+//! (see [`crate::watchlist`]). Changing them restarts the stream: the effect
+//! that opened it is re-run, and its cleanup aborts the old request first.
+//! Each change of `Last` flashes the cell green or red and shows the tick's
+//! size beside it.
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use shared::ts::stream::QuoteStreamMessage;
+
+use crate::api;
+use crate::api::stream::{StreamState, spawn_stream};
+use crate::components::{RequireSession, StreamBadge};
+use crate::format;
+use crate::model::quotes::{Direction, QuoteBook};
+use crate::session::Session;
+use crate::watchlist;
+
+#[component]
+pub fn QuotesPage() -> impl IntoView {
+    view! {
+        <div class="page" data-testid="quotes-page">
+            <RequireSession>
+                <QuotesView/>
+            </RequireSession>
+        </div>
+    }
+}
+
+fn url_for(list: &[String]) -> String {
+    let param = list
+        .iter()
+        .map(|s| api::encode_segment(s))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("/quotes?symbols={param}")
+}
+
+#[component]
+fn QuotesView() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let from_url = query.with_untracked(|q| q.get("symbols"));
+    let symbols = RwSignal::new(watchlist::initial(
+        from_url.as_deref(),
+        watchlist::load().as_deref(),
+    ));
+    let book = RwSignal::new(QuoteBook::default());
+    let state = RwSignal::new(StreamState::Connecting);
+
+    // Back/forward to another `?symbols=`: follow the URL.
+    Effect::new(move |_| {
+        if let Some(param) = query.with(|q| q.get("symbols")) {
+            let (list, _) = watchlist::parse_list(&param);
+            if !list.is_empty() && symbols.with_untracked(|s| *s != list) {
+                symbols.set(list);
+            }
+        }
+    });
+
+    // Persist, mirror into the URL, and (re)start the stream.
+    Effect::new(move |_| {
+        let list = symbols.get();
+        watchlist::save(&list);
+        let wanted = watchlist::to_param(&list);
+        if query.with_untracked(|q| q.get("symbols")) != Some(wanted) {
+            navigate(
+                &url_for(&list),
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+        book.update(|b| b.retain(&list));
+        if list.is_empty() {
+            return;
+        }
+        state.set(StreamState::Connecting);
+        let handle = spawn_stream(
+            api::quote_stream_url(&list),
+            move |message: QuoteStreamMessage| {
+                book.update(|b| {
+                    b.apply(message);
+                });
+            },
+            move |s: StreamState| {
+                if let StreamState::Stopped(e) = &s {
+                    session.lost(e);
+                }
+                state.set(s);
+            },
+        );
+        let handle = send_wrapper::SendWrapper::new(handle);
+        on_cleanup(move || handle.stop());
+    });
+
+    let draft = RwSignal::new(String::new());
+    let errors = RwSignal::new(Vec::<String>::new());
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut list = symbols.get_untracked();
+        let problems = watchlist::add(&mut list, &draft.get_untracked());
+        errors.set(problems);
+        if list != symbols.get_untracked() {
+            symbols.set(list);
+            draft.set(String::new());
+        }
+    };
+    let remove = Callback::new(move |symbol: String| {
+        symbols.update(|s| s.retain(|x| *x != symbol));
+    });
+
+    view! {
+        <div class="page-head">
+            <h1>"Quotes"</h1>
+            <StreamBadge state=state/>
+        </div>
+        <form class="inline-form" on:submit=add>
+            <label class="sr-only" for="symbol-input">"Add symbols"</label>
+            <input id="symbol-input" data-testid="symbol-input" placeholder="Add symbols, e.g. NVDA, TSLA"
+                   autocomplete="off" spellcheck="false"
+                   prop:value=move || draft.get()
+                   on:input=move |ev| draft.set(event_target_value(&ev))/>
+            <button class="btn btn-primary" type="submit" data-testid="add-symbol">"Add"</button>
+        </form>
+        {move || {
+            let list = errors.get();
+            (!list.is_empty()).then(|| view! {
+                <ul class="notice notice-warn" data-testid="watchlist-errors">
+                    {list.into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                </ul>
+            })
+        }}
+        <QuoteTable symbols=symbols book=book on_remove=remove/>
+    }
+}
+
+/// The watchlist table. Rows are keyed by symbol, so a tick updates cells in
+/// place and only the ticking cell flashes.
+#[component]
+pub fn QuoteTable(
+    #[prop(into)] symbols: Signal<Vec<String>>,
+    #[prop(into)] book: Signal<QuoteBook>,
+    #[prop(optional, into)] on_remove: Option<Callback<String>>,
+) -> impl IntoView {
+    view! {
+        <Show
+            when=move || !symbols.with(Vec::is_empty)
+            fallback=|| view! {
+                <p class="empty" data-testid="watchlist-empty">"Your watchlist is empty. Add a symbol above."</p>
+            }
+        >
+            <div class="table-wrap">
+                <table class="data quotes" data-testid="quotes-table">
+                    <thead><tr>
+                        <th>"Symbol"</th><th class="num">"Last"</th><th class="num">"Tick"</th>
+                        <th class="num">"Change"</th><th class="num">"%"</th>
+                        <th class="num">"Bid"</th><th class="num">"Ask"</th>
+                        <th class="num hide-narrow">"Volume"</th><th class="hide-narrow">"Time (UTC)"</th><th></th>
+                    </tr></thead>
+                    <tbody>
+                        <For each=move || symbols.get() key=|s| s.clone() let:symbol>
+                            <QuoteRowView symbol=symbol book=book on_remove=on_remove/>
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn QuoteRowView(
+    symbol: String,
+    book: Signal<QuoteBook>,
+    on_remove: Option<Callback<String>>,
+) -> impl IntoView {
+    let sym = symbol.clone();
+    let row = Memo::new(move |_| book.with(|b| b.get(&sym).cloned()));
+    let field = move |f: fn(&shared::ts::quotes::Quote) -> Option<String>| {
+        move || row.with(|r| r.as_ref().and_then(|r| f(&r.quote)))
+    };
+    let last = field(|q| q.last.clone());
+    let change = field(|q| q.net_change.clone());
+    let change_pct = field(|q| q.net_change_pct.clone());
+    // Two identical animations, alternated per tick, restart the flash.
+    let flash = move || {
+        row.with(|r| match r {
+            Some(r) if r.direction != Direction::None => {
+                format!("num last flash-{}-{}", r.direction.as_str(), r.ticks % 2)
+            }
+            _ => "num last".to_owned(),
+        })
+    };
+    let tick = move || {
+        row.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.delta)
+                .map(|d| format::signed_f64(d, 2))
+                .unwrap_or_default()
+        })
+    };
+    let tick_class = move || {
+        row.with(|r| match r.as_ref().map(|r| r.direction) {
+            Some(Direction::Up) => "num tick pos",
+            Some(Direction::Down) => "num tick neg",
+            _ => "num tick",
+        })
+    };
+    let error = move || row.with(|r| r.as_ref().and_then(|r| r.error.clone()));
+    let remove_symbol = symbol.clone();
+    view! {
+        <tr data-testid="quote-row" data-symbol=symbol.clone()
+            data-ticks=move || row.with(|r| r.as_ref().map_or(0, |r| r.ticks)).to_string()>
+            <td class="sym">
+                <a href=format!("/chart/{}", api::encode_segment(&symbol)) title="Chart">{symbol.clone()}</a>
+                {move || error().map(|e| view! { <small class="row-error" data-testid="quote-error">{e}</small> })}
+            </td>
+            <td class=flash data-testid="quote-last">{move || format::price(last().as_deref())}</td>
+            <td class=tick_class data-testid="quote-tick">{tick}</td>
+            <td class=move || format!("num {}", format::sign_class(change().as_deref())) data-testid="quote-change">
+                {move || format::signed(change().as_deref())}
+            </td>
+            <td class=move || format!("num {}", format::sign_class(change_pct().as_deref()))>
+                {move || format::pct(change_pct().as_deref())}
+            </td>
+            <td class="num">{move || format::price(field(|q| q.bid.clone())().as_deref())}</td>
+            <td class="num">{move || format::price(field(|q| q.ask.clone())().as_deref())}</td>
+            <td class="num hide-narrow">{move || format::quantity(field(|q| q.volume.clone())().as_deref())}</td>
+            <td class="hide-narrow">{move || format::time_of(field(|q| q.trade_time.clone())().as_deref())}</td>
+            <td>
+                {on_remove.map(|remove| view! {
+                    <button class="btn btn-icon" data-testid="remove-symbol" title="Remove"
+                            aria-label=format!("Remove {remove_symbol}")
+                            on:click={let s = remove_symbol.clone(); move |_| remove.run(s.clone())}>"×"</button>
+                })}
+            </td>
+        </tr>
+    }
+}
