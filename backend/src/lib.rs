@@ -162,6 +162,7 @@ pub async fn start(
     overrides: Overrides,
 ) -> Result<Started, StartError> {
     let origin = origin_of(listener_addr);
+    routes::metrics::handle();
     let key = match &config.encryption_key {
         KeySource::Given(key) => key.clone(),
         KeySource::File(path) => key_from_file(path)?,

@@ -12,11 +12,12 @@ use tracing::Span;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// A subscriber writing to `writer`.
+/// A subscriber writing to `writer`; colours only with `ansi`.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: &str,
     writer: W,
+    ansi: bool,
 ) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -25,6 +26,7 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false);
     match format {
         LogFormat::Pretty => Box::new(builder.finish()),
@@ -41,7 +43,9 @@ where
 /// Installs the process-wide subscriber writing to stderr. A second call
 /// (tests that start several apps) is a no-op.
 pub fn init(format: LogFormat, filter: &str) {
-    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ =
+        tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr, ansi));
 }
 
 /// The span each request runs in: request id, method, path (no query).

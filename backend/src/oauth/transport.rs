@@ -43,6 +43,30 @@ async fn send(
 ) -> Result<HttpResponse, TransportError> {
     let request = reqwest::Request::try_from(request)
         .map_err(|e| TransportError::Failed(e.without_url().to_string()))?;
+    let path = request.url().path().to_owned();
+    let started = std::time::Instant::now();
+    let result = exchange(http, timeout, request).await;
+    let status = match &result {
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(TransportError::Status(code)) => code.to_string(),
+        Err(TransportError::Timeout) => "timeout".to_owned(),
+        Err(TransportError::Failed(_)) => "error".to_owned(),
+    };
+    tracing::info!(
+        method = "POST",
+        path,
+        status,
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "token endpoint call"
+    );
+    result
+}
+
+async fn exchange(
+    http: &reqwest::Client,
+    timeout: Duration,
+    request: reqwest::Request,
+) -> Result<HttpResponse, TransportError> {
     let exchange = async {
         let response = http.execute(request).await?;
         let status = response.status();

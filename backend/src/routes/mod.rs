@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod metrics;
 pub mod proxy;
 pub mod spa;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(no_store));
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(api)
         .fallback(spa::fallback)
         .layer(middleware::from_fn(error::json_fallbacks))

@@ -180,3 +180,32 @@ async fn every_response_carries_a_request_id() {
     let response = app.get("/health").await;
     assert!(response.headers().get("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn metrics_speak_prometheus_without_session_ids() {
+    let app = TestApp::spawn().await;
+    app.sign_in().await;
+    app.clock.advance(1200);
+    assert_eq!(app.get("/api/ts/v3/brokerage/accounts").await.status(), 200);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        "ts_refresh_total{result=\"ok\"}",
+        "ts_refresh_total{result=\"invalid_grant\"}",
+        "ts_refresh_total{result=\"error\"}",
+        "ts_upstream_requests_total{status=\"200\"}",
+        "ts_upstream_request_duration_seconds_bucket",
+        "ts_sessions",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let session = app.session_cookie().unwrap();
+    assert!(!text.contains(&session));
+}

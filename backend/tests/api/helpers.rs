@@ -29,10 +29,12 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = BufferWriter(buffer.clone());
-        let subscriber =
-            backend::telemetry::subscriber(backend::config::LogFormat::Json, "trace", move || {
-                writer.clone()
-            });
+        let subscriber = backend::telemetry::subscriber(
+            backend::config::LogFormat::Json,
+            "trace",
+            move || writer.clone(),
+            false,
+        );
         let _ = tracing::subscriber::set_global_default(subscriber);
         buffer
     })
