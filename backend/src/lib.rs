@@ -26,7 +26,7 @@ pub mod secret;
 pub mod session;
 pub mod sim;
 pub mod store;
-mod sweep;
+pub mod sweep;
 pub mod telemetry;
 pub mod tokens;
 

@@ -314,3 +314,29 @@ async fn a_restart_on_the_same_database_keeps_the_session() {
 }
 
 use reqwest::cookie::CookieStore;
+
+#[tokio::test]
+async fn the_sweep_ends_only_sessions_idle_past_the_limit() {
+    let app = TestApp::spawn().await;
+    app.sign_in().await;
+    let active = TestApp::spawn_second_browser(&app);
+    active.sign_in().await;
+    let idle = std::time::Duration::from_secs(30 * 86_400);
+
+    assert_eq!(backend::sweep::sweep_once(&app.state, idle).await, 0);
+    app.clock.advance(29 * 86_400);
+    // The second browser keeps using its session; the first does not.
+    assert_eq!(
+        active.get("/api/ts/v3/brokerage/accounts").await.status(),
+        200
+    );
+    app.clock.advance(2 * 86_400);
+    assert_eq!(backend::sweep::sweep_once(&app.state, idle).await, 1);
+    assert!(!app.status().await.authenticated);
+    assert!(active.status().await.authenticated);
+    assert_eq!(
+        app.sim().stats().revocations,
+        1,
+        "the idle session's token was revoked"
+    );
+}
