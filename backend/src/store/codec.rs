@@ -13,8 +13,8 @@ use crate::session::SessionKey;
 use crate::session::pending::PendingLogin;
 use serde::{Deserialize, Serialize};
 
-/// A session as stored.
-#[derive(Debug, Clone)]
+/// A session as stored (both backends read it with `FromRow`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub key_id: String,
     pub sealed: Vec<u8>,
@@ -27,7 +27,7 @@ pub struct SessionRow {
 }
 
 /// A pending login as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingRow {
     pub state_key: String,
     pub browser_key: String,

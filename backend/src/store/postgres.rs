@@ -34,7 +34,7 @@ use crate::session::SessionKey;
 use crate::session::pending::PendingLogin;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,16 +113,7 @@ impl PostgresStore {
     }
 
     fn session_row(row: &PgRow) -> Result<SessionRow, sqlx::Error> {
-        Ok(SessionRow {
-            key_id: row.try_get("key_id")?,
-            sealed: row.try_get("sealed")?,
-            user_id: row.try_get("user_id")?,
-            expires_at: row.try_get("expires_at")?,
-            has_refresh: row.try_get("has_refresh")?,
-            generation: row.try_get("generation")?,
-            created_at: row.try_get("created_at")?,
-            last_seen_at: row.try_get("last_seen_at")?,
-        })
+        SessionRow::from_row(row)
     }
 
     fn open(
@@ -259,13 +250,7 @@ impl TokenStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let row = PendingRow {
-            state_key: row.try_get("state_key")?,
-            browser_key: row.try_get("browser_key")?,
-            key_id: row.try_get("key_id")?,
-            sealed: row.try_get("sealed")?,
-            expires_at: row.try_get("expires_at")?,
-        };
+        let row = PendingRow::from_row(&row)?;
         codec::open_pending(&self.sealer, row)
     }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{FromRow, Row, SqlitePool};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,16 +60,7 @@ impl SqliteStore {
     }
 
     fn session_row(row: &SqliteRow) -> Result<SessionRow, sqlx::Error> {
-        Ok(SessionRow {
-            key_id: row.try_get("key_id")?,
-            sealed: row.try_get("sealed")?,
-            user_id: row.try_get("user_id")?,
-            expires_at: row.try_get("expires_at")?,
-            has_refresh: row.try_get("has_refresh")?,
-            generation: row.try_get("generation")?,
-            created_at: row.try_get("created_at")?,
-            last_seen_at: row.try_get("last_seen_at")?,
-        })
+        SessionRow::from_row(row)
     }
 
     async fn load_row(&self, key: &SessionKey) -> Result<Option<SessionRow>, StoreError> {
@@ -180,13 +171,7 @@ impl TokenStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let row = PendingRow {
-            state_key: row.try_get("state_key")?,
-            browser_key: row.try_get("browser_key")?,
-            key_id: row.try_get("key_id")?,
-            sealed: row.try_get("sealed")?,
-            expires_at: row.try_get("expires_at")?,
-        };
+        let row = PendingRow::from_row(&row)?;
         codec::open_pending(&self.sealer, row)
     }
 
