@@ -20,8 +20,7 @@
 //! replicas run in TradeStation mode against it. Each replica's logs go to a
 //! file, printed when it fails to start. Run with `--nocapture` to see the
 //! figures (callers vs refreshes, logout propagation, recovery time); the
-//! lines start with `replicas:`. `REPLICAS_BACKEND_BIN` replaces the binary
-//! the replicas run (the benchmark points it at the release build).
+//! lines start with `replicas:` (`scripts/bench.sh` runs them in release).
 //!
 //! Expiry without a fake clock (the replicas are real processes): the
 //! simulator issues 1200 s access tokens and the replicas run with
@@ -63,10 +62,7 @@ const ACCOUNTS: &str = "/api/ts/v3/brokerage/accounts";
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn backend_bin() -> PathBuf {
-    std::env::var_os("REPLICAS_BACKEND_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_backend")),
-        PathBuf::from,
-    )
+    PathBuf::from(env!("CARGO_BIN_EXE_backend"))
 }
 
 fn unix_now() -> i64 {
