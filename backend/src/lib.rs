@@ -233,6 +233,8 @@ pub async fn start(
         oauth.clone(),
         overrides.clock.clone(),
         config.refresh_skew,
+        // Only a store this process alone writes may be cached.
+        config.database_url.starts_with("sqlite:"),
     );
     let session_max_age = config
         .session_idle

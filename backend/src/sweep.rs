@@ -33,6 +33,7 @@ pub async fn sweep_once(state: &AppState, idle: Duration) -> usize {
             }
         };
         let batch = idle_sessions.len();
+        let ended_before = ended;
         for (key, record) in idle_sessions {
             let refresh = record.and_then(|r| r.tokens.refresh);
             if let Some(refresh) = refresh.filter(|_| state.settings.revoke_on_logout)
@@ -40,7 +41,7 @@ pub async fn sweep_once(state: &AppState, idle: Duration) -> usize {
             {
                 tracing::warn!(session = key.short(), %reason, "sweep: revoke failed");
             }
-            match state.store.delete(&key).await {
+            match state.tokens.forget(&key).await {
                 Ok(_) => {
                     ended += 1;
                     tracing::info!(session = key.short(), "sweep: idle session ended");
@@ -48,7 +49,9 @@ pub async fn sweep_once(state: &AppState, idle: Duration) -> usize {
                 Err(e) => tracing::warn!(session = key.short(), cause = %e, "sweep: delete failed"),
             }
         }
-        if batch < BATCH as usize {
+        // A short batch was the last; a batch of which nothing could be
+        // deleted would come back the same, so stop until the next pass.
+        if batch < BATCH as usize || ended == ended_before {
             return ended;
         }
     }

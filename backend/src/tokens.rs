@@ -19,6 +19,16 @@
 //!
 //! Only `invalid_grant` deletes a session. Timeouts and other failures keep
 //! the stored tokens so the session works again once the fault clears.
+//!
+//! # Session cache
+//! With a store that only this process writes (SQLite), sessions read from
+//! the store are kept in memory for [`CACHE_TTL`], so a busy browser costs one
+//! store read per half second rather than one per request. Every write goes
+//! through the manager and updates the cache at once, so the cache never
+//! holds a session the store no longer has. A store shared by replicas
+//! (PostgreSQL) is read on every request instead: another replica's logout
+//! must stop this one from using the tokens at once. Reads go to the store
+//! again before refreshing, so a cached token never causes a second refresh.
 
 use crate::clock::Clock;
 use crate::oauth::{Grant, OauthClient, RefreshError};
@@ -30,7 +40,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Uses a refresh token at the provider. [`OauthClient`] in the app, a
 /// scripted fake in tests.
@@ -98,6 +108,51 @@ type Flight = Shared<BoxFuture<'static, Result<Usable, TokenError>>>;
 /// How often a session's `last_seen_at` is written at most.
 const TOUCH_EVERY: i64 = 3600;
 
+/// How long a cached session is used without reading the store again (a
+/// bound on staleness should anything write the store behind our back).
+pub const CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// Cached sessions above this count trigger a purge of stale entries.
+const CACHE_PURGE_AT: usize = 10_000;
+
+/// Sessions recently read or written by this process.
+#[derive(Default)]
+struct SessionCache {
+    enabled: bool,
+    entries: Mutex<HashMap<SessionKey, (Instant, SessionRecord)>>,
+}
+
+impl SessionCache {
+    fn get(&self, key: &SessionKey) -> Option<SessionRecord> {
+        if !self.enabled {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, record)| record.clone())
+    }
+
+    fn put(&self, key: &SessionKey, record: &SessionRecord) {
+        if !self.enabled {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CACHE_PURGE_AT {
+            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        }
+        entries.insert(key.clone(), (Instant::now(), record.clone()));
+    }
+
+    fn remove(&self, key: &SessionKey) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
 #[derive(Clone)]
 pub struct TokenManager {
     inner: Arc<Inner>,
@@ -111,6 +166,7 @@ struct Inner {
     /// Refreshes running now, by session. Guarded by a std mutex that is
     /// never held across an `.await`.
     inflight: Mutex<HashMap<SessionKey, Flight>>,
+    cache: SessionCache,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -122,11 +178,13 @@ impl std::fmt::Debug for TokenManager {
 }
 
 impl TokenManager {
+    /// `cache_sessions` only for a store no other process writes.
     pub fn new(
         store: Arc<dyn TokenStore>,
         refresher: Arc<dyn Refresher>,
         clock: Arc<dyn Clock>,
         skew: Duration,
+        cache_sessions: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -135,6 +193,10 @@ impl TokenManager {
                 clock,
                 skew: i64::try_from(skew.as_secs()).unwrap_or(i64::MAX),
                 inflight: Mutex::new(HashMap::new()),
+                cache: SessionCache {
+                    enabled: cache_sessions,
+                    entries: Mutex::default(),
+                },
             }),
         }
     }
@@ -145,22 +207,65 @@ impl TokenManager {
     /// [`TokenError::NotAuthenticated`] without tokens; the refresh's error
     /// otherwise.
     pub async fn valid_token(&self, key: &SessionKey) -> Result<Usable, TokenError> {
-        let record = self
-            .inner
-            .store
-            .load(key)
+        let mut record = self
+            .session(key)
             .await?
             .ok_or(TokenError::NotAuthenticated)?;
         let now = self.inner.clock.now();
-        if now - record.last_seen_at >= TOUCH_EVERY
-            && let Err(e) = self.inner.store.touch(key, now).await
-        {
-            tracing::warn!(session = key.short(), error = %e, "could not record session use");
+        if now - record.last_seen_at >= TOUCH_EVERY {
+            match self.inner.store.touch(key, now).await {
+                Ok(()) => {
+                    record.last_seen_at = now;
+                    self.inner.cache.put(key, &record);
+                }
+                Err(e) => {
+                    tracing::warn!(session = key.short(), error = %e, "could not record session use");
+                }
+            }
         }
         if self.inner.is_fresh(&record, now) {
             return Ok(Usable::of(&record));
         }
         self.refresh(key, Trigger::Expiring).await
+    }
+
+    /// The session as this process last saw it (at most [`CACHE_TTL`] old),
+    /// or as the store holds it.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn session(&self, key: &SessionKey) -> Result<Option<SessionRecord>, TokenError> {
+        if let Some(record) = self.inner.cache.get(key) {
+            return Ok(Some(record));
+        }
+        let record = self.inner.store.load(key).await?;
+        match &record {
+            Some(record) => self.inner.cache.put(key, record),
+            None => self.inner.cache.remove(key),
+        }
+        Ok(record)
+    }
+
+    /// Stores a new session (after sign-in).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), TokenError> {
+        self.inner.store.save(key, record).await?;
+        self.inner.cache.put(key, record);
+        Ok(())
+    }
+
+    /// Deletes the session and returns what it held.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn forget(&self, key: &SessionKey) -> Result<Option<SessionRecord>, TokenError> {
+        self.inner.cache.remove(key);
+        let removed = self.inner.store.delete(key).await;
+        // A request that read the session meanwhile may have cached it again.
+        self.inner.cache.remove(key);
+        Ok(removed?)
     }
 
     /// The upstream answered 401 to the token of `rejected`: refresh unless
@@ -244,11 +349,24 @@ impl Inner {
     }
 
     async fn run_refresh(&self, key: &SessionKey, trigger: Trigger) -> Result<Usable, TokenError> {
+        let result = self.refresh_held(key, trigger).await;
+        if matches!(
+            result,
+            Err(TokenError::NotAuthenticated | TokenError::SessionExpired)
+        ) {
+            self.cache.remove(key);
+        }
+        result
+    }
+
+    /// The refresh itself, with the session held through the store.
+    async fn refresh_held(&self, key: &SessionKey, trigger: Trigger) -> Result<Usable, TokenError> {
         let guard = self.store.begin_refresh(key).await?;
         let Some(current) = guard.current().cloned() else {
             guard.finish(RefreshOutcome::Keep).await?;
             return Err(TokenError::NotAuthenticated);
         };
+        self.cache.put(key, &current);
         let now = self.clock.now();
         let needed = match trigger {
             Trigger::Expiring => !self.is_fresh(&current, now),
@@ -287,6 +405,7 @@ impl Inner {
                     last_seen_at: now,
                 };
                 let usable = Usable::of(&record);
+                let cached = record.clone();
                 if !guard.finish(RefreshOutcome::Replace(record)).await? {
                     tracing::info!(
                         session = key.short(),
@@ -294,6 +413,7 @@ impl Inner {
                     );
                     return Err(TokenError::NotAuthenticated);
                 }
+                self.cache.put(key, &cached);
                 metrics::counter!("ts_refresh_total", "result" => "ok").increment(1);
                 tracing::info!(
                     session = key.short(),

@@ -160,11 +160,11 @@ async fn callback(
     // A fresh id: whatever id this browser had before signing in is
     // discarded with its tokens (no session fixation).
     if let Some(old) = state.session_key(&headers) {
-        state.store.delete(&old).await?;
+        state.tokens.forget(&old).await?;
     }
     let id = SessionId::generate();
     let key = id.key();
-    state.store.save(&key, &record).await?;
+    state.tokens.create(&key, &record).await?;
     tracing::info!(
         session = key.short(),
         expires_at = record.tokens.expires_at,
@@ -224,7 +224,7 @@ async fn status(
     let Some(key) = state.session_key(&headers) else {
         return Ok(Json(StatusResponse::signed_out()));
     };
-    let status = match state.store.load(&key).await? {
+    let status = match state.tokens.session(&key).await? {
         None => StatusResponse::signed_out(),
         Some(record) => StatusResponse {
             authenticated: true,
@@ -240,7 +240,7 @@ async fn status(
 /// cookie. Idempotent.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(key) = state.session_key(&headers) {
-        let removed = state.store.delete(&key).await?;
+        let removed = state.tokens.forget(&key).await?;
         let refresh = removed.and_then(|r| r.tokens.refresh);
         match refresh {
             Some(token) if state.settings.revoke_on_logout => {

@@ -55,8 +55,10 @@ pub fn forwardable(path: &str) -> Option<&str> {
 }
 
 /// Headers copied back to the browser: nothing else (never `Set-Cookie`).
+/// `Content-Length` is framing: kept, a sized answer needs no chunking.
 fn allowed_header(name: &str) -> bool {
     name.eq_ignore_ascii_case("content-type")
+        || name.eq_ignore_ascii_case("content-length")
         || name.eq_ignore_ascii_case("retry-after")
         || name.len() > 12 && name[..12].eq_ignore_ascii_case("x-ratelimit-")
 }
@@ -228,7 +230,7 @@ mod tests {
             "x-ratelimit-",
             "server",
             "authorization",
-            "content-length",
+            "transfer-encoding",
         ] {
             assert!(!allowed_header(name), "{name}");
         }

@@ -128,6 +128,7 @@ impl Fixture {
             refresher,
             Arc::new(self.clock.clone()),
             Duration::from_secs(60),
+            true,
         )
     }
 
