@@ -24,3 +24,21 @@ export TEST_DATABASE_URL="$PG_URL"
 
 step "cargo test (native)"
 cargo test --locked --workspace --exclude frontend
+
+# --- Frontend (issue 4) ------------------------------------------------------
+# The SPA's wasm-bindgen tests (components and the stream parser) in headless
+# Chromium, then the end-to-end test: the backend binary in simulation mode
+# serving dist/ (built above) to headless Chromium through chromedriver. On
+# failure it leaves a screenshot, the page, its console and the backend log in
+# test-artifacts/e2e/; on success, test-artifacts/e2e/metrics.json has the
+# first page's wasm/JS sizes and the navigation → interactive times.
+
+step "wasm-bindgen-test (frontend, headless Chromium)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    CHROMEDRIVER="$(command -v chromedriver)" \
+    cargo test --locked -p frontend --target wasm32-unknown-unknown
+
+step "end-to-end (backend + dist/ + headless Chromium)"
+cargo build --locked -p backend
+cargo test --locked -p e2e -- --ignored --nocapture
+# --- end Frontend --------------------------------------------------------------

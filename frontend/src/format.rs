@@ -17,15 +17,51 @@ pub fn num(value: Option<&str>) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
+/// `value` rounded to `decimals` places (at most 6), as sign, integer digits
+/// and fraction digits.
+///
+/// Done in integers on purpose: `format!("{:.2}", f64)` links core's float
+/// formatting (Grisu/Dragon4 with bignums), several KB of wasm for what a
+/// price display needs. Halves round away from zero; magnitudes beyond what
+/// a `u64` holds at this precision saturate.
+fn digits(value: f64, decimals: usize) -> (bool, String, String) {
+    let decimals = decimals.min(6);
+    let scale = 10u64.pow(decimals as u32);
+    let scaled = (value.abs() * scale as f64).round();
+    let n = if scaled.is_finite() && scaled < u64::MAX as f64 {
+        scaled as u64
+    } else {
+        u64::MAX
+    };
+    let int = (n / scale).to_string();
+    let mut frac = String::new();
+    if decimals > 0 {
+        let f = (n % scale).to_string();
+        frac.extend(std::iter::repeat_n('0', decimals - f.len()));
+        frac.push_str(&f);
+    }
+    (value < 0.0 && n != 0, int, frac)
+}
+
+/// `value` with `decimals` places, no grouping: `-3.5` → `-3.50`.
+pub fn fixed(value: f64, decimals: usize) -> String {
+    let (negative, int, frac) = digits(value, decimals);
+    let mut out = String::with_capacity(int.len() + frac.len() + 2);
+    if negative {
+        out.push('-');
+    }
+    out.push_str(&int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(&frac);
+    }
+    out
+}
+
 /// `1234567.891` → `1,234,567.89` (`decimals` places, thousands grouped).
 pub fn grouped(value: f64, decimals: usize) -> String {
-    let fixed = format!("{:.*}", decimals, value.abs());
-    let (int, frac) = match fixed.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (fixed.as_str(), None),
-    };
-    let mut out = String::with_capacity(fixed.len() + int.len() / 3 + 1);
-    let negative = value < 0.0 && fixed.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    let (negative, int, frac) = digits(value, decimals);
+    let mut out = String::with_capacity(int.len() + int.len() / 3 + frac.len() + 2);
     if negative {
         out.push('-');
     }
@@ -35,9 +71,9 @@ pub fn grouped(value: f64, decimals: usize) -> String {
         }
         out.push(c);
     }
-    if let Some(frac) = frac {
+    if !frac.is_empty() {
         out.push('.');
-        out.push_str(frac);
+        out.push_str(&frac);
     }
     out
 }
@@ -85,7 +121,10 @@ pub fn signed_f64(value: f64, decimals: usize) -> String {
 
 /// A fraction as a percentage: `0.3118` → `31.18%`.
 pub fn fraction_pct(value: Option<&str>) -> String {
-    num(value).map_or_else(|| DASH.to_owned(), |v| format!("{:.2}%", v * 100.0))
+    num(value).map_or_else(
+        || DASH.to_owned(),
+        |v| format!("{}%", grouped(v * 100.0, 2)),
+    )
 }
 
 /// A value already in percent: `3.5` → `+3.50%`.
@@ -95,7 +134,7 @@ pub fn pct(value: Option<&str>) -> String {
 
 /// A Greek or other small decimal: four places.
 pub fn greek(value: Option<&str>) -> String {
-    num(value).map_or_else(|| DASH.to_owned(), |v| format!("{v:.4}"))
+    num(value).map_or_else(|| DASH.to_owned(), |v| fixed(v, 4))
 }
 
 /// CSS class for a signed value: `pos`, `neg` or `flat`.

@@ -2,20 +2,26 @@
 //!
 //! Chunk boundaries mean nothing (`TS_V3.md` §5): one chunk may hold several
 //! objects, half an object, or half of a multi-byte UTF-8 character. So
-//! [`JsonLines`] buffers **bytes**, cuts only at `\n`, and parses each whole
-//! line into a typed message ([`QuoteStreamMessage`],
-//! [`OptionChainStreamMessage`] from `shared::ts::stream`). It is pure and
-//! incremental: scanning resumes where the previous chunk stopped, so a long
-//! line split into many chunks costs linear time.
+//! [`LineSplitter`] buffers **bytes** and cuts only at `\n`, and
+//! [`JsonLines`] parses each whole line into a typed message
+//! ([`QuoteStreamMessage`], [`OptionChainStreamMessage`] from
+//! `shared::ts::stream`). Both are pure and incremental: scanning resumes
+//! where the previous chunk stopped, so a long line split into many chunks
+//! costs linear time, and an over-long line is dropped rather than buffered
+//! without bound.
 //!
 //! [`spawn_stream`] runs one stream for a view: it reads the body with the
-//! `ReadableStream` reader of the fetch `Response`, feeds the parser, and
+//! `ReadableStream` reader of the fetch `Response`, splits and parses it, and
 //! reconnects with exponential backoff when the body ends, errors, goes idle
 //! past [`IDLE_TIMEOUT_MS`], or the server says `GoAway`. It stops for good
 //! on `not_authenticated`/`session_expired` (nothing a retry can fix), and
 //! waits out a `429`'s `Retry-After`. The view stops it from `on_cleanup`,
 //! which aborts the fetch with its `AbortController` so the backend can
 //! cancel the upstream stream.
+//!
+//! The connection loop itself is not generic: it hands raw lines to one
+//! boxed closure that parses and delivers them. One copy of the loop serves
+//! every message type, which keeps the wasm small.
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -23,8 +29,10 @@ use std::rc::Rc;
 
 use gloo_net::http::Request;
 use js_sys::{Array, Promise, Reflect, Uint8Array};
-use serde::de::DeserializeOwned;
-use shared::ts::stream::{OptionChainStreamMessage, QuoteStreamMessage, StreamError};
+use serde::Deserialize;
+use shared::ts::stream::{
+    Heartbeat, OptionChainStreamMessage, QuoteStreamMessage, StreamError, StreamStatus,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, ReadableStreamDefaultReader};
@@ -53,37 +61,33 @@ pub enum LineError {
     Json { message: String },
 }
 
-/// Incremental newline-delimited JSON parser. Feed it chunks with
-/// [`push`](Self::push); call [`finish`](Self::finish) when the body ends.
+/// Where a [`LineSplitter`] hands its lines.
+pub type LineSink<'a> = dyn FnMut(Result<&[u8], LineError>) + 'a;
+
+/// Incremental splitter of a byte stream into `\n`-terminated lines.
 #[derive(Debug)]
-pub struct JsonLines<T> {
+pub struct LineSplitter {
     buf: Vec<u8>,
     /// Bytes of `buf` already known to hold no `\n`.
     scanned: usize,
     /// Inside an over-long line: drop bytes up to the next `\n`.
     skipping: bool,
     max_line: usize,
-    _message: PhantomData<fn() -> T>,
 }
 
-impl<T: DeserializeOwned> Default for JsonLines<T> {
+impl Default for LineSplitter {
     fn default() -> Self {
-        Self::new()
+        Self::new(DEFAULT_MAX_LINE)
     }
 }
 
-impl<T: DeserializeOwned> JsonLines<T> {
-    pub fn new() -> Self {
-        Self::with_max_line(DEFAULT_MAX_LINE)
-    }
-
-    pub fn with_max_line(max_line: usize) -> Self {
+impl LineSplitter {
+    pub fn new(max_line: usize) -> Self {
         Self {
             buf: Vec::new(),
             scanned: 0,
             skipping: false,
             max_line,
-            _message: PhantomData,
         }
     }
 
@@ -92,18 +96,18 @@ impl<T: DeserializeOwned> JsonLines<T> {
         self.buf.len()
     }
 
-    /// Takes one chunk; returns every line it completed, in order. Blank
-    /// lines (keep-alives) yield nothing; `\r\n` endings are accepted.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<T, LineError>> {
-        let mut out = Vec::new();
+    /// Takes one chunk and hands every line it completes to `line`, in
+    /// order, without the `\n` (and without a `\r` before it). Blank lines
+    /// (keep-alives) are skipped.
+    pub fn push(&mut self, chunk: &[u8], line: &mut LineSink<'_>) {
         self.buf.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(offset) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
             let end = self.scanned + offset;
             if self.skipping {
                 self.skipping = false;
-            } else if let Some(parsed) = parse_line(&self.buf[start..end]) {
-                out.push(parsed);
+            } else {
+                emit(&self.buf[start..end], line);
             }
             start = end + 1;
             self.scanned = start;
@@ -112,7 +116,7 @@ impl<T: DeserializeOwned> JsonLines<T> {
         self.scanned = self.buf.len();
         if self.buf.len() > self.max_line {
             if !self.skipping {
-                out.push(Err(LineError::TooLong {
+                line(Err(LineError::TooLong {
                     limit: self.max_line,
                 }));
             }
@@ -120,28 +124,80 @@ impl<T: DeserializeOwned> JsonLines<T> {
             self.buf.clear();
             self.scanned = 0;
         }
+    }
+
+    /// The body ended: a last line without `\n` still counts.
+    pub fn finish(&mut self, line: &mut LineSink<'_>) {
+        let rest = std::mem::take(&mut self.buf);
+        self.scanned = 0;
+        if !std::mem::take(&mut self.skipping) {
+            emit(&rest, line);
+        }
+    }
+}
+
+fn emit(raw: &[u8], line: &mut LineSink<'_>) {
+    let trimmed = raw.trim_ascii();
+    if !trimmed.is_empty() {
+        line(Ok(trimmed));
+    }
+}
+
+/// Incremental newline-delimited JSON parser: a [`LineSplitter`] whose
+/// lines become typed messages. Feed it chunks with [`push`](Self::push);
+/// call [`finish`](Self::finish) when the body ends.
+#[derive(Debug)]
+pub struct JsonLines<T> {
+    lines: LineSplitter,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<T: StreamMessage> Default for JsonLines<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: StreamMessage> JsonLines<T> {
+    pub fn new() -> Self {
+        Self::with_max_line(DEFAULT_MAX_LINE)
+    }
+
+    pub fn with_max_line(max_line: usize) -> Self {
+        Self {
+            lines: LineSplitter::new(max_line),
+            _message: PhantomData,
+        }
+    }
+
+    /// Bytes held back, waiting for their line's `\n`.
+    pub fn pending(&self) -> usize {
+        self.lines.pending()
+    }
+
+    /// Takes one chunk; returns every message it completed, in order.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<T, LineError>> {
+        let mut out = Vec::new();
+        self.lines
+            .push(chunk, &mut |line| out.push(parse_line(line)));
         out
     }
 
     /// The body ended: a last line without `\n` still counts.
     pub fn finish(&mut self) -> Option<Result<T, LineError>> {
-        let rest = std::mem::take(&mut self.buf);
-        self.scanned = 0;
-        if std::mem::take(&mut self.skipping) {
-            return None;
-        }
-        parse_line(&rest)
+        let mut out = None;
+        self.lines.finish(&mut |line| out = Some(parse_line(line)));
+        out
     }
 }
 
-fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Option<Result<T, LineError>> {
-    let line = line.trim_ascii();
-    if line.is_empty() {
-        return None;
-    }
-    Some(serde_json::from_slice(line).map_err(|e| LineError::Json {
+fn parse_line<T: StreamMessage>(line: Result<&[u8], LineError>) -> Result<T, LineError> {
+    let text = std::str::from_utf8(line?).map_err(|_| LineError::Json {
+        message: "the line is not UTF-8".to_owned(),
+    })?;
+    T::parse(text).map_err(|e| LineError::Json {
         message: e.to_string(),
-    }))
+    })
 }
 
 /// What a stream line means to the runner, apart from its data.
@@ -162,8 +218,60 @@ pub enum Control {
 }
 
 /// A typed stream line the runner can classify.
-pub trait StreamMessage: DeserializeOwned + 'static {
+pub trait StreamMessage: Sized + 'static {
+    /// One line's JSON into the message. (`&str`, not bytes: every JSON
+    /// the app reads then goes through one `serde_json` reader type, so its
+    /// parser is compiled once.)
+    fn parse(line: &str) -> Result<Self, serde_json::Error>;
     fn control(&self) -> Control;
+}
+
+/// The keys that tell a stream line's kind, read before the line is parsed
+/// as data.
+///
+/// The `shared` enums are `#[serde(untagged)]`; deserialising them directly
+/// buffers every line into serde's generic `Content` and retries variant by
+/// variant, code that costs tens of KB of wasm. Probing these keys first
+/// (everything else is skipped unparsed) and then parsing the data variant
+/// directly yields the same enum values, in the same order of precedence as
+/// the untagged variants: heartbeat, status, error, data.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Probe {
+    heartbeat: Option<u64>,
+    timestamp: Option<String>,
+    stream_status: Option<String>,
+    error: Option<String>,
+    message: Option<String>,
+    symbol: Option<String>,
+}
+
+/// A line's kind, with the payload of the non-data kinds.
+enum Kind {
+    Heartbeat(Heartbeat),
+    Status(StreamStatus),
+    Error(StreamError),
+    Data,
+}
+
+fn probe(line: &str) -> Result<Kind, serde_json::Error> {
+    let p: Probe = serde_json::from_str(line)?;
+    Ok(if let Some(heartbeat) = p.heartbeat {
+        Kind::Heartbeat(Heartbeat {
+            heartbeat,
+            timestamp: p.timestamp,
+        })
+    } else if let Some(stream_status) = p.stream_status {
+        Kind::Status(StreamStatus { stream_status })
+    } else if let Some(error) = p.error {
+        Kind::Error(StreamError {
+            error,
+            message: p.message,
+            symbol: p.symbol,
+        })
+    } else {
+        Kind::Data
+    })
 }
 
 /// Errors that end a stream whichever symbol they name (`TS_V3.md` §5).
@@ -189,6 +297,15 @@ fn status_control(status: &str) -> Control {
 }
 
 impl StreamMessage for QuoteStreamMessage {
+    fn parse(line: &str) -> Result<Self, serde_json::Error> {
+        Ok(match probe(line)? {
+            Kind::Heartbeat(h) => Self::Heartbeat(h),
+            Kind::Status(s) => Self::Status(s),
+            Kind::Error(e) => Self::Error(e),
+            Kind::Data => Self::Quote(Box::new(serde_json::from_str(line)?)),
+        })
+    }
+
     fn control(&self) -> Control {
         match self {
             Self::Heartbeat(_) => Control::Heartbeat,
@@ -200,6 +317,15 @@ impl StreamMessage for QuoteStreamMessage {
 }
 
 impl StreamMessage for OptionChainStreamMessage {
+    fn parse(line: &str) -> Result<Self, serde_json::Error> {
+        Ok(match probe(line)? {
+            Kind::Heartbeat(h) => Self::Heartbeat(h),
+            Kind::Status(s) => Self::Status(s),
+            Kind::Error(e) => Self::Error(e),
+            Kind::Data => Self::Spread(Box::new(serde_json::from_str(line)?)),
+        })
+    }
+
     fn control(&self) -> Control {
         match self {
             Self::Heartbeat(_) => Control::Heartbeat,
@@ -263,14 +389,30 @@ impl StreamHandle {
     }
 }
 
-/// How one connection ended.
-enum Ended {
-    /// Body closed, read failed, or idle: reconnect.
-    Lost(String),
-    /// A `GoAway`-like line: reconnect.
-    ServerAsked(String),
-    /// `stop()` was called.
-    Stopped,
+/// Parses one line, delivers it if it is data; `None` for a bad line.
+type OnLine = Box<dyn FnMut(&[u8]) -> Option<Control>>;
+type OnState = Box<dyn FnMut(StreamState)>;
+
+/// The typed half: parse a line as `M`, hand data and symbol errors to
+/// `on_message`, tell the runner what the line meant.
+fn typed_lines<M: StreamMessage>(mut on_message: impl FnMut(M) + 'static) -> OnLine {
+    Box::new(move |line| match std::str::from_utf8(line).map(M::parse) {
+        Ok(Ok(message)) => {
+            let control = message.control();
+            if matches!(control, Control::Data | Control::SymbolError) {
+                on_message(message);
+            }
+            Some(control)
+        }
+        Ok(Err(e)) => {
+            leptos::logging::warn!("stream: skipped a line: {e}");
+            None
+        }
+        Err(_) => {
+            leptos::logging::warn!("stream: skipped a line that is not UTF-8");
+            None
+        }
+    })
 }
 
 /// Starts streaming `url` (a `/api/ts/v3/marketdata/stream/…` path).
@@ -286,25 +428,24 @@ where
         shared: Rc::new(Shared::default()),
     };
     let shared = handle.shared.clone();
-    leptos::task::spawn_local(run(url, shared, on_message, on_state));
+    leptos::task::spawn_local(run(
+        url,
+        shared,
+        typed_lines(on_message),
+        Box::new(on_state),
+    ));
     handle
 }
 
-async fn run<M, F, S>(url: String, shared: Rc<Shared>, mut on_message: F, mut on_state: S)
-where
-    M: StreamMessage,
-    F: FnMut(M) + 'static,
-    S: FnMut(StreamState) + 'static,
-{
+async fn run(url: String, shared: Rc<Shared>, mut on_line: OnLine, mut on_state: OnState) {
     let mut failures: u32 = 0;
     on_state(StreamState::Connecting);
     loop {
         if shared.stopped.get() {
             return;
         }
-        let controller = match AbortController::new() {
-            Ok(c) => c,
-            Err(_) => return,
+        let Ok(controller) = AbortController::new() else {
+            return;
         };
         let signal = controller.signal();
         *shared.current.borrow_mut() = Some(controller.clone());
@@ -346,12 +487,13 @@ where
                 Some(body) => {
                     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
                     let mut live = false;
-                    let ended = read_body(&reader, &controller, &shared, &mut |message: M| {
-                        if !live {
+                    let ended = read_body(&reader, &controller, &shared, &mut |line: &[u8]| {
+                        let control = on_line(line);
+                        if !live && control.is_some() {
                             live = true;
                             on_state(StreamState::Live);
                         }
-                        on_message(message);
+                        control
                     })
                     .await;
                     if live {
@@ -396,6 +538,16 @@ async fn count_down(shared: &Shared, secs: u32, report: &mut dyn FnMut(u32)) -> 
     !shared.stopped.get()
 }
 
+/// How one connection ended.
+enum Ended {
+    /// Body closed, read failed, or idle: reconnect.
+    Lost(String),
+    /// A `GoAway`-like line: reconnect.
+    ServerAsked(String),
+    /// `stop()` was called.
+    Stopped,
+}
+
 /// One read of the body, raced against the idle timer.
 enum Read {
     Chunk(Vec<u8>),
@@ -431,29 +583,39 @@ async fn read_chunk(reader: &ReadableStreamDefaultReader, idle_ms: u32) -> Read 
     }
 }
 
-/// Reads `reader` into `deliver` until the body ends; see [`Ended`].
-///
-/// Public to the crate's tests through [`read_lines`]: the same loop reads a
-/// hand-made `ReadableStream`.
-async fn read_body<M: StreamMessage>(
+/// Reads `reader` until the body ends, handing each line to `on_line`;
+/// see [`Ended`].
+async fn read_body(
     reader: &ReadableStreamDefaultReader,
     controller: &AbortController,
     shared: &Shared,
-    deliver: &mut dyn FnMut(M),
+    on_line: &mut dyn FnMut(&[u8]) -> Option<Control>,
 ) -> Ended {
-    let mut parser = JsonLines::<M>::new();
+    let mut lines = LineSplitter::default();
+    // Set by a `GoAway`-like line; the lines after it are not delivered.
+    let asked: RefCell<Option<String>> = RefCell::new(None);
+    let mut take = |line: Result<&[u8], LineError>| {
+        if asked.borrow().is_some() {
+            return;
+        }
+        match line {
+            Ok(line) => {
+                if let Some(Control::Reconnect(why)) = on_line(line) {
+                    *asked.borrow_mut() = Some(why);
+                }
+            }
+            Err(e) => leptos::logging::warn!("stream: skipped a line: {e:?}"),
+        }
+    };
     let ended = loop {
         let read = read_chunk(reader, IDLE_TIMEOUT_MS).await;
         if shared.stopped.get() {
             return Ended::Stopped;
         }
-        let chunk = match read {
-            Read::Chunk(chunk) => chunk,
+        match read {
+            Read::Chunk(chunk) => lines.push(&chunk, &mut take),
             Read::Done => {
-                let last = parser.finish();
-                if let Some(end) = deliver_all(last.into_iter(), deliver) {
-                    break end;
-                }
+                lines.finish(&mut take);
                 break Ended::Lost("the stream ended".to_owned());
             }
             Read::Idle => {
@@ -461,38 +623,29 @@ async fn read_body<M: StreamMessage>(
                 break Ended::Lost("no data for a while".to_owned());
             }
             Read::Failed => break Ended::Lost("the connection broke".to_owned()),
-        };
-        if let Some(end) = deliver_all(parser.push(&chunk).into_iter(), deliver) {
+        }
+        if asked.borrow().is_some() {
             controller.abort();
-            break end;
+            break Ended::Lost(String::new());
         }
     };
     ignore_rejection(&reader.cancel());
-    ended
+    match asked.into_inner() {
+        Some(why) => Ended::ServerAsked(why),
+        None => ended,
+    }
 }
 
 /// Attaches a no-op rejection handler, so a promise we do not await (the
 /// `cancel()` of an already aborted body) logs no "Uncaught (in promise)".
 fn ignore_rejection(promise: &Promise) {
-    let noop = wasm_bindgen::closure::Closure::once_into_js(|_: JsValue| {});
-    let _ = promise.catch(noop.unchecked_ref());
-}
-
-fn deliver_all<M: StreamMessage>(
-    lines: impl Iterator<Item = Result<M, LineError>>,
-    deliver: &mut dyn FnMut(M),
-) -> Option<Ended> {
-    for line in lines {
-        match line {
-            Ok(message) => match message.control() {
-                Control::Data | Control::SymbolError => deliver(message),
-                Control::Heartbeat | Control::Status => {}
-                Control::Reconnect(why) => return Some(Ended::ServerAsked(why)),
-            },
-            Err(e) => leptos::logging::warn!("stream: skipped a line: {e:?}"),
-        }
+    thread_local! {
+        static NOOP: wasm_bindgen::closure::Closure<dyn FnMut(JsValue)> =
+            wasm_bindgen::closure::Closure::new(|_: JsValue| {});
     }
-    None
+    NOOP.with(|noop| {
+        let _ = promise.catch(noop);
+    });
 }
 
 /// Reads a whole body through the same loop the runner uses and returns
@@ -503,12 +656,18 @@ pub async fn read_lines<M: StreamMessage>(
 ) -> (Vec<M>, String) {
     let controller = AbortController::new().expect("AbortController");
     let shared = Shared::default();
-    let mut got = Vec::new();
-    let ended = read_body(reader, &controller, &shared, &mut |m| got.push(m)).await;
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let sink = got.clone();
+    let mut on_line = typed_lines(move |m: M| sink.borrow_mut().push(m));
+    let ended = read_body(reader, &controller, &shared, &mut *on_line).await;
     let why = match ended {
         Ended::Lost(why) => format!("lost: {why}"),
         Ended::ServerAsked(why) => format!("server: {why}"),
         Ended::Stopped => "stopped".to_owned(),
     };
+    drop(on_line);
+    let got = Rc::try_unwrap(got)
+        .map(RefCell::into_inner)
+        .unwrap_or_default();
     (got, why)
 }

@@ -9,7 +9,7 @@
 use leptos::prelude::*;
 
 use crate::api::ApiError;
-use crate::components::{Loading, SignInLink};
+use crate::components::SignInLink;
 use crate::session::Session;
 
 #[component]
@@ -58,10 +58,10 @@ fn RateLimited(secs: u32, on_retry: Option<Callback<()>>) -> impl IntoView {
                 return;
             }
             left.set(now);
-            if now == 0 {
-                if let Some(retry) = on_retry {
-                    retry.run(());
-                }
+            if now == 0
+                && let Some(retry) = on_retry
+            {
+                retry.run(());
             }
         },
         std::time::Duration::from_secs(1),
@@ -76,25 +76,5 @@ fn RateLimited(secs: u32, on_retry: Option<Callback<()>>) -> impl IntoView {
                 " s."
             </p>
         </div>
-    }
-}
-
-/// Loading, error and data states of one `LocalResource`, the same way on
-/// every page. `render` draws the data; errors get [`ErrorView`] with
-/// *Retry* wired to a refetch.
-pub fn async_view<T, V, F>(resource: LocalResource<Result<T, ApiError>>, render: F) -> impl IntoView
-where
-    T: Clone + 'static,
-    V: IntoView + 'static,
-    F: Fn(T) -> V + Send + Sync + 'static,
-{
-    let retry = Callback::new(move |()| resource.refetch());
-    view! {
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || resource.get().map(|result| match result {
-                Ok(data) => render(data).into_any(),
-                Err(error) => view! { <ErrorView error=error on_retry=retry/> }.into_any(),
-            })}
-        </Transition>
     }
 }

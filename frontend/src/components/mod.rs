@@ -5,6 +5,7 @@
 //! [`crate::api`].
 
 mod error_view;
+mod loader;
 mod loading;
 mod require_session;
 mod session_panel;
@@ -12,7 +13,8 @@ mod shell;
 mod sign_in;
 mod stream_status;
 
-pub use error_view::{ErrorView, async_view};
+pub use error_view::ErrorView;
+pub use loader::Loader;
 pub use loading::Loading;
 pub use require_session::RequireSession;
 pub use session_panel::{SessionBadge, SessionPanel};

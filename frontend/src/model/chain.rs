@@ -5,8 +5,6 @@
 //! spreads by strike (ascending) with the call on the left and the put on the
 //! right, as a chain is read.
 
-use std::collections::HashMap;
-
 use shared::ts::options::OptionChainSpread;
 use shared::ts::stream::OptionChainStreamMessage;
 
@@ -24,7 +22,10 @@ pub struct ChainRow {
 /// The spreads received so far, keyed by leg symbol(s).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChainBook {
-    spreads: HashMap<String, OptionChainSpread>,
+    /// A chain stream carries tens of spreads (five strikes either side of
+    /// the money by default): a vector searched in order is as fast as a
+    /// hash map here, and smaller in wasm.
+    spreads: Vec<(String, OptionChainSpread)>,
 }
 
 /// `Call` or `Put`, from `Side` or else the first leg's `OptionType`.
@@ -82,7 +83,10 @@ impl ChainBook {
     pub fn insert(&mut self, spread: OptionChainSpread) -> bool {
         match key(&spread) {
             Some(k) => {
-                self.spreads.insert(k, spread);
+                match self.spreads.iter_mut().find(|(key, _)| *key == k) {
+                    Some((_, old)) => *old = spread,
+                    None => self.spreads.push((k, spread)),
+                }
                 true
             }
             None => false,
@@ -91,36 +95,41 @@ impl ChainBook {
 
     /// Rows by ascending strike.
     pub fn rows(&self) -> Vec<ChainRow> {
+        // Rows are inserted in place (binary search on the numeric strike,
+        // then the text) rather than sorted afterwards: no sort routine is
+        // linked for a list of tens.
+        let key = |strike: &str| {
+            (
+                num(Some(strike)).unwrap_or(f64::INFINITY),
+                strike.to_owned(),
+            )
+        };
         let mut rows: Vec<ChainRow> = Vec::new();
-        for spread in self.spreads.values() {
+        for (_, spread) in &self.spreads {
             let Some(strike) = strike(spread) else {
                 continue;
             };
-            let index = match rows.iter().position(|r| r.strike == strike) {
-                Some(i) => i,
-                None => {
-                    rows.push(ChainRow {
+            let wanted = key(strike);
+            let at = rows.partition_point(|r| {
+                let k = key(&r.strike);
+                k.0 < wanted.0 || (k.0 == wanted.0 && k.1 < wanted.1)
+            });
+            if rows.get(at).is_none_or(|r| r.strike != strike) {
+                rows.insert(
+                    at,
+                    ChainRow {
                         strike: strike.to_owned(),
                         call: None,
                         put: None,
-                    });
-                    rows.len() - 1
-                }
-            };
+                    },
+                );
+            }
             match side(spread) {
-                Some(s) if s.eq_ignore_ascii_case("call") => {
-                    rows[index].call = Some(spread.clone())
-                }
-                Some(s) if s.eq_ignore_ascii_case("put") => rows[index].put = Some(spread.clone()),
+                Some(s) if s.eq_ignore_ascii_case("call") => rows[at].call = Some(spread.clone()),
+                Some(s) if s.eq_ignore_ascii_case("put") => rows[at].put = Some(spread.clone()),
                 _ => {}
             }
         }
-        rows.sort_by(|a, b| {
-            let (x, y) = (num(Some(&a.strike)), num(Some(&b.strike)));
-            x.partial_cmp(&y)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| a.strike.cmp(&b.strike))
-        });
         rows
     }
 }

@@ -6,10 +6,13 @@
 
 use shared::ts::bars::Bar;
 
-use crate::format::num;
+use crate::format::{fixed, num};
 
 pub const WIDTH: f64 = 800.0;
 pub const HEIGHT: f64 = 360.0;
+/// `0 0 WIDTH HEIGHT`, written out: formatting the `f64`s would link float
+/// formatting for one string (a test keeps them in step).
+pub const VIEW_BOX: &str = "0 0 800 360";
 /// Room for price labels on the right and dates at the bottom.
 pub const PAD_RIGHT: f64 = 64.0;
 pub const PAD_TOP: f64 = 12.0;
@@ -105,7 +108,10 @@ pub fn layout(bars: &[Bar]) -> Option<Layout> {
         .map(|(i, (_, p))| {
             let x = PAD_LEFT + step * (i as f64 + 0.5);
             let (o, c) = (y(p.open), y(p.close));
-            close_path.push_str(&format!("{}{x:.1} {c:.1}", if i == 0 { "M" } else { " L" }));
+            close_path.push_str(if i == 0 { "M" } else { " L" });
+            close_path.push_str(&fixed(x, 1));
+            close_path.push(' ');
+            close_path.push_str(&fixed(c, 1));
             Candle {
                 x,
                 high_y: y(p.high),

@@ -6,8 +6,6 @@
 //! drive the up/down flash, and its counter lets the view restart the CSS
 //! animation on every tick, not just on a change of direction.
 
-use std::collections::HashMap;
-
 use shared::ts::quotes::Quote;
 use shared::ts::stream::{QuoteStreamMessage, StreamError};
 
@@ -87,12 +85,14 @@ pub fn merge(into: &mut Quote, update: Quote) {
 /// All rows, keyed by symbol.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QuoteBook {
-    rows: HashMap<String, QuoteRow>,
+    /// A watchlist holds at most 50 symbols: a vector searched in order is
+    /// as fast as a hash map here, and smaller in wasm.
+    rows: Vec<(String, QuoteRow)>,
 }
 
 impl QuoteBook {
     pub fn get(&self, symbol: &str) -> Option<&QuoteRow> {
-        self.rows.get(symbol)
+        self.rows.iter().find(|(s, _)| s == symbol).map(|(_, r)| r)
     }
 
     pub fn len(&self) -> usize {
@@ -103,9 +103,20 @@ impl QuoteBook {
         self.rows.is_empty()
     }
 
+    fn row_mut(&mut self, symbol: &str) -> &mut QuoteRow {
+        let index = match self.rows.iter().position(|(s, _)| s == symbol) {
+            Some(i) => i,
+            None => {
+                self.rows.push((symbol.to_owned(), QuoteRow::default()));
+                self.rows.len() - 1
+            }
+        };
+        &mut self.rows[index].1
+    }
+
     /// Forgets symbols no longer watched.
     pub fn retain(&mut self, symbols: &[String]) {
-        self.rows.retain(|k, _| symbols.contains(k));
+        self.rows.retain(|(k, _)| symbols.contains(k));
     }
 
     /// Applies one stream line; returns the symbol it touched.
@@ -117,7 +128,7 @@ impl QuoteBook {
                 message,
                 symbol: Some(symbol),
             }) => {
-                let row = self.rows.entry(symbol.clone()).or_default();
+                let row = self.row_mut(&symbol);
                 row.error = Some(message.unwrap_or(error));
                 Some(symbol)
             }
@@ -128,7 +139,7 @@ impl QuoteBook {
     /// Merges one quote (full or partial).
     pub fn apply_quote(&mut self, quote: Quote) -> Option<String> {
         let symbol = quote.symbol.clone()?;
-        let row = self.rows.entry(symbol.clone()).or_default();
+        let row = self.row_mut(&symbol);
         let before = num(row.quote.last.as_deref());
         let carries_last = quote.last.is_some();
         merge(&mut row.quote, quote);

@@ -13,7 +13,7 @@ use shared::ts::accounts::{
 };
 
 use crate::api::{self, ApiError};
-use crate::components::{RequireSession, async_view};
+use crate::components::{Loader, RequireSession};
 use crate::format;
 
 /// Everything the page shows, fetched together.
@@ -110,13 +110,13 @@ pub fn AccountsPage() -> impl IntoView {
 
 #[component]
 fn AccountsView() -> impl IntoView {
-    let data = LocalResource::new(move || load(api::abort_on_cleanup()));
+    let data = Loader::new(load);
     view! {
         <div class="page-head">
             <h1>"Accounts"</h1>
-            <button class="btn" data-testid="refresh-accounts" on:click=move |_| data.refetch()>"Refresh"</button>
+            <button class="btn" data-testid="refresh-accounts" on:click=move |_| data.reload()>"Refresh"</button>
         </div>
-        {async_view(data, |data: AccountsData| {
+        {data.view(|data: AccountsData| {
             if data.accounts.is_empty() {
                 return view! {
                     <p class="empty" data-testid="accounts-empty">"No brokerage accounts on this TradeStation login."</p>
@@ -147,7 +147,9 @@ enum Tab {
 pub fn AccountCard(account: Account, data: AccountView) -> impl IntoView {
     let tab = RwSignal::new(Tab::Positions);
     let id = account.account_id.clone().unwrap_or_default();
+    // The id leads the details only when an alias is the title.
     let kind = [
+        account.alias.is_some().then(|| id.clone()),
         account.account_type.clone(),
         account.status.clone(),
         account.currency.clone(),
@@ -167,7 +169,7 @@ pub fn AccountCard(account: Account, data: AccountView) -> impl IntoView {
         <section class="card account" data-testid="account-card" data-account-id=id.clone()>
             <header class="account-head">
                 <h2>{account.alias.clone().unwrap_or_else(|| id.clone())}</h2>
-                <span class="muted">{id.clone()} " · " {kind}</span>
+                <span class="muted">{kind}</span>
             </header>
             {errors.into_iter().map(|e| view! {
                 <p class="notice notice-warn" data-testid="account-error">

@@ -9,9 +9,9 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use shared::ts::bars::Bar;
 
 use crate::api::{self, BarQuery};
-use crate::components::{RequireSession, async_view};
+use crate::components::{Loader, RequireSession};
 use crate::format;
-use crate::model::chart::{self, HEIGHT, WIDTH};
+use crate::model::chart::{self, HEIGHT, VIEW_BOX, WIDTH};
 use crate::watchlist;
 
 /// The ranges offered, with what each asks TradeStation for.
@@ -82,9 +82,8 @@ fn ChartView() -> impl IntoView {
     });
     let range =
         Memo::new(move |_| range_query(&query.with(|q| q.get("range")).unwrap_or_default()).0);
-    let bars = LocalResource::new(move || {
+    let bars = Loader::new(move |signal| {
         let (s, (_, q)) = (symbol.get(), range_query(range.get()));
-        let signal = api::abort_on_cleanup();
         async move { api::bars(&s, q, signal.as_ref()).await.map(|r| r.bars) }
     });
 
@@ -133,7 +132,7 @@ fn ChartView() -> impl IntoView {
             <button class="btn btn-primary" type="submit" data-testid="chart-go">"Show"</button>
         </form>
         {move || error.get().map(|e| view! { <p class="notice notice-warn">{e}</p> })}
-        {async_view(bars, move |bars: Vec<Bar>| view! { <ChartSvg bars=bars symbol=symbol.get_untracked()/> })}
+        {bars.view(move |bars: Vec<Bar>| view! { <ChartSvg bars=bars symbol=symbol.get_untracked()/> })}
     }
 }
 
@@ -153,10 +152,25 @@ pub fn ChartSvg(bars: Vec<Bar>, #[prop(into)] symbol: String) -> impl IntoView {
         0.0
     };
     let class = if change >= 0.0 { "pos" } else { "neg" };
-    let grid_x2 = WIDTH - chart::PAD_RIGHT;
-    let label_x = WIDTH - chart::PAD_RIGHT + 6.0;
-    let date_y = HEIGHT - 8.0;
+    let f = |v: f64| format::fixed(v, 1);
+    let grid_x1 = f(chart::PAD_LEFT);
+    let grid_x2 = f(WIDTH - chart::PAD_RIGHT);
+    let label_x = f(WIDTH - chart::PAD_RIGHT + 6.0);
+    let date_y = f(HEIGHT - 8.0);
     let bw = layout.body_width;
+    // One path per candle: the wick, then the body as a closed rectangle.
+    let candle = |c: &chart::Candle| {
+        format!(
+            "M{x} {hy}V{ly}M{left} {top}h{w}V{bottom}H{left}Z",
+            x = f(c.x),
+            hy = f(c.high_y),
+            ly = f(c.low_y),
+            left = f(c.x - bw / 2.0),
+            top = f(c.body_top),
+            w = f(bw),
+            bottom = f(c.body_bottom),
+        )
+    };
     view! {
         <figure class="card chart">
             <figcaption>
@@ -167,22 +181,18 @@ pub fn ChartSvg(bars: Vec<Bar>, #[prop(into)] symbol: String) -> impl IntoView {
                 </span>
                 <span class="muted">" over " {layout.candles.len()} " bars"</span>
             </figcaption>
-            <svg class="chart-svg" data-testid="chart-svg" viewBox=format!("0 0 {WIDTH} {HEIGHT}")
-                 role="img"
+            <svg class="chart-svg" data-testid="chart-svg" viewBox=VIEW_BOX role="img"
                  aria-label=format!("{symbol} price chart, {} to {}", layout.first_date, layout.last_date)>
                 {layout.grid.iter().map(|g| view! {
-                    <line class="grid" x1=chart::PAD_LEFT x2=grid_x2 y1=g.y y2=g.y></line>
-                    <text class="axis" x=label_x y=g.y + 4.0>{g.label.clone()}</text>
+                    <path class="grid" d=format!("M{grid_x1} {y}H{grid_x2}", y = f(g.y))></path>
+                    <text class="axis" x=label_x.clone() y=f(g.y + 4.0)>{g.label.clone()}</text>
                 }).collect_view()}
                 {layout.candles.iter().map(|c| view! {
-                    <g class=if c.up { "candle up" } else { "candle down" } data-testid="candle">
-                        <line x1=c.x x2=c.x y1=c.high_y y2=c.low_y></line>
-                        <rect x=c.x - bw / 2.0 y=c.body_top width=bw height=c.body_bottom - c.body_top></rect>
-                    </g>
+                    <path class=if c.up { "candle up" } else { "candle down" } data-testid="candle" d=candle(c)></path>
                 }).collect_view()}
                 <path class="close-line" d=layout.close_path.clone()></path>
-                <text class="axis" x=chart::PAD_LEFT y=date_y>{layout.first_date.clone()}</text>
-                <text class="axis" x=grid_x2 y=date_y text-anchor="end">{layout.last_date.clone()}</text>
+                <text class="axis" x=grid_x1.clone() y=date_y.clone()>{layout.first_date.clone()}</text>
+                <text class="axis" x=grid_x2.clone() y=date_y text-anchor="end">{layout.last_date.clone()}</text>
             </svg>
         </figure>
     }

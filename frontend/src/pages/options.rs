@@ -13,7 +13,7 @@ use shared::ts::stream::OptionChainStreamMessage;
 
 use crate::api;
 use crate::api::stream::{StreamState, spawn_stream};
-use crate::components::{ErrorView, Loading, RequireSession, StreamBadge};
+use crate::components::{Loader, Loading, RequireSession, StreamBadge};
 use crate::format;
 use crate::model::chain::{ChainBook, ChainRow};
 use crate::session::Session;
@@ -53,9 +53,8 @@ fn OptionsView() -> impl IntoView {
     let draft = RwSignal::new(initial);
     let input_error = RwSignal::new(None::<String>);
 
-    let expirations = LocalResource::new(move || {
+    let expirations = Loader::new(move |signal| {
         let u = underlying.get();
-        let signal = api::abort_on_cleanup();
         async move {
             api::expirations(&u, signal.as_ref())
                 .await
@@ -137,7 +136,6 @@ fn OptionsView() -> impl IntoView {
             Err(e) => input_error.set(Some(e)),
         }
     };
-    let retry = Callback::new(move |()| expirations.refetch());
     let rows = Signal::derive(move || book.with(ChainBook::rows));
 
     view! {
@@ -151,27 +149,21 @@ fn OptionsView() -> impl IntoView {
                    prop:value=move || draft.get()
                    on:input=move |ev| draft.set(event_target_value(&ev))/>
             <button class="btn btn-primary" type="submit" data-testid="load-underlying">"Load"</button>
-            <Transition fallback=|| ()>
-                {move || expirations.get().map(|result| match result {
-                    Ok(list) if list.is_empty() => view! {
-                        <span class="muted" data-testid="no-expirations">"No option expirations for this symbol."</span>
-                    }.into_any(),
-                    Ok(list) => view! { <ExpirationSelect list=list selected=expiration/> }.into_any(),
-                    Err(_) => ().into_any(),
-                })}
-            </Transition>
+            {move || expirations.get().map(|result| match result {
+                Ok(list) if list.is_empty() => view! {
+                    <span class="muted" data-testid="no-expirations">"No option expirations for this symbol."</span>
+                }.into_any(),
+                Ok(list) => view! { <ExpirationSelect list=list selected=expiration/> }.into_any(),
+                Err(_) => ().into_any(),
+            })}
         </form>
         {move || input_error.get().map(|e| view! { <p class="notice notice-warn" data-testid="underlying-error">{e}</p> })}
-        <Transition fallback=|| view! { <Loading label="Loading expirations…"/> }>
-            {move || expirations.get().map(|result| match result {
-                Err(error) => view! { <ErrorView error=error on_retry=retry/> }.into_any(),
-                Ok(list) if list.is_empty() => ().into_any(),
-                Ok(_) => view! {
-                    <ChainTable underlying=underlying rows=rows
-                        loading=Signal::derive(move || book.with(ChainBook::is_empty) && !matches!(state.get(), StreamState::Stopped(_)))/>
-                }.into_any(),
-            })}
-        </Transition>
+        {expirations.view(move |list: Vec<Expiration>| {
+            (!list.is_empty()).then(|| view! {
+                <ChainTable underlying=underlying rows=rows
+                    loading=Signal::derive(move || book.with(ChainBook::is_empty) && !matches!(state.get(), StreamState::Stopped(_)))/>
+            })
+        })}
     }
 }
 

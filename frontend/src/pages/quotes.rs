@@ -175,6 +175,9 @@ pub fn QuoteTable(
     }
 }
 
+/// One row. Its cells are one reactive view of the row's [`QuoteRow`]: a
+/// tick re-creates them, which also restarts the flash animation, and the
+/// other rows stay untouched (their memo does not change).
 #[component]
 fn QuoteRowView(
     symbol: String,
@@ -183,64 +186,59 @@ fn QuoteRowView(
 ) -> impl IntoView {
     let sym = symbol.clone();
     let row = Memo::new(move |_| book.with(|b| b.get(&sym).cloned()));
-    let field = move |f: fn(&shared::ts::quotes::Quote) -> Option<String>| {
-        move || row.with(|r| r.as_ref().and_then(|r| f(&r.quote)))
-    };
-    let last = field(|q| q.last.clone());
-    let change = field(|q| q.net_change.clone());
-    let change_pct = field(|q| q.net_change_pct.clone());
-    // Two identical animations, alternated per tick, restart the flash.
-    let flash = move || {
-        row.with(|r| match r {
-            Some(r) if r.direction != Direction::None => {
-                format!("num last flash-{}-{}", r.direction.as_str(), r.ticks % 2)
-            }
-            _ => "num last".to_owned(),
-        })
-    };
-    let tick = move || {
-        row.with(|r| {
-            r.as_ref()
-                .and_then(|r| r.delta)
+    let chart_href = format!("/chart/{}", api::encode_segment(&symbol));
+    let cells = {
+        let symbol = symbol.clone();
+        move || {
+            let r = row.get().unwrap_or_default();
+            let q = &r.quote;
+            // Two identical animations, alternated per tick, restart the flash.
+            let last_class = match r.direction {
+                Direction::None => "num last".to_owned(),
+                d => format!("num last flash-{}-{}", d.as_str(), r.ticks % 2),
+            };
+            let tick_class = match r.direction {
+                Direction::Up => "num tick pos",
+                Direction::Down => "num tick neg",
+                Direction::None => "num tick",
+            };
+            let tick = r
+                .delta
                 .map(|d| format::signed_f64(d, 2))
-                .unwrap_or_default()
-        })
-    };
-    let tick_class = move || {
-        row.with(|r| match r.as_ref().map(|r| r.direction) {
-            Some(Direction::Up) => "num tick pos",
-            Some(Direction::Down) => "num tick neg",
-            _ => "num tick",
-        })
-    };
-    let error = move || row.with(|r| r.as_ref().and_then(|r| r.error.clone()));
-    let remove_symbol = symbol.clone();
-    view! {
-        <tr data-testid="quote-row" data-symbol=symbol.clone()
-            data-ticks=move || row.with(|r| r.as_ref().map_or(0, |r| r.ticks)).to_string()>
-            <td class="sym">
-                <a href=format!("/chart/{}", api::encode_segment(&symbol)) title="Chart">{symbol.clone()}</a>
-                {move || error().map(|e| view! { <small class="row-error" data-testid="quote-error">{e}</small> })}
-            </td>
-            <td class=flash data-testid="quote-last">{move || format::price(last().as_deref())}</td>
-            <td class=tick_class data-testid="quote-tick">{tick}</td>
-            <td class=move || format!("num {}", format::sign_class(change().as_deref())) data-testid="quote-change">
-                {move || format::signed(change().as_deref())}
-            </td>
-            <td class=move || format!("num {}", format::sign_class(change_pct().as_deref()))>
-                {move || format::pct(change_pct().as_deref())}
-            </td>
-            <td class="num">{move || format::price(field(|q| q.bid.clone())().as_deref())}</td>
-            <td class="num">{move || format::price(field(|q| q.ask.clone())().as_deref())}</td>
-            <td class="num hide-narrow">{move || format::quantity(field(|q| q.volume.clone())().as_deref())}</td>
-            <td class="hide-narrow">{move || format::time_of(field(|q| q.trade_time.clone())().as_deref())}</td>
-            <td>
-                {on_remove.map(|remove| view! {
+                .unwrap_or_default();
+            let change = q.net_change.as_deref();
+            let change_pct = q.net_change_pct.as_deref();
+            let remove = on_remove.map(|remove| {
+                let s = symbol.clone();
+                view! {
                     <button class="btn btn-icon" data-testid="remove-symbol" title="Remove"
-                            aria-label=format!("Remove {remove_symbol}")
-                            on:click={let s = remove_symbol.clone(); move |_| remove.run(s.clone())}>"×"</button>
-                })}
-            </td>
+                            aria-label=format!("Remove {symbol}")
+                            on:click=move |_| remove.run(s.clone())>"×"</button>
+                }
+            });
+            view! {
+                <td class="sym">
+                    <a href=chart_href.clone() title="Chart">{symbol.clone()}</a>
+                    {r.error.clone().map(|e| view! { <small class="row-error" data-testid="quote-error">{e}</small> })}
+                </td>
+                <td class=last_class data-testid="quote-last">{format::price(q.last.as_deref())}</td>
+                <td class=tick_class data-testid="quote-tick">{tick}</td>
+                <td class=format!("num {}", format::sign_class(change)) data-testid="quote-change">
+                    {format::signed(change)}
+                </td>
+                <td class=format!("num {}", format::sign_class(change_pct))>{format::pct(change_pct)}</td>
+                <td class="num">{format::price(q.bid.as_deref())}</td>
+                <td class="num">{format::price(q.ask.as_deref())}</td>
+                <td class="num hide-narrow">{format::quantity(q.volume.as_deref())}</td>
+                <td class="hide-narrow">{format::time_of(q.trade_time.as_deref())}</td>
+                <td>{remove}</td>
+            }
+        }
+    };
+    view! {
+        <tr data-testid="quote-row" data-symbol=symbol
+            data-ticks=move || row.with(|r| r.as_ref().map_or(0, |r| r.ticks)).to_string()>
+            {cells}
         </tr>
     }
 }
