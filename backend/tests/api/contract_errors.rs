@@ -136,6 +136,18 @@ async fn the_spa_is_served_with_index_html_for_client_side_routes() {
         app.get("/app.js").await.text().await.unwrap(),
         "console.log(1)"
     );
+
+    // Static files are compressed for browsers that accept it.
+    std::fs::write(dist.join("big.wasm"), vec![b'a'; 64 * 1024]).unwrap();
+    let response = app
+        .client
+        .get(app.url("/big.wasm"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert!(response.bytes().await.unwrap().len() < 4 * 1024);
 }
 
 #[tokio::test]
