@@ -9,3 +9,4 @@ mod contract_errors;
 mod faults;
 mod passthrough;
 mod secrets_stay_secret;
+mod signing_keys;
