@@ -61,6 +61,21 @@ impl Refresher for FakeRefresher {
     }
 }
 
+/// `n` tasks asking for a token at once.
+fn spawn_callers(
+    manager: &TokenManager,
+    key: &SessionKey,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Usable, TokenError>>> {
+    (0..n)
+        .map(|_| {
+            let manager = manager.clone();
+            let key = key.clone();
+            tokio::spawn(async move { manager.valid_token(&key).await })
+        })
+        .collect()
+}
+
 /// Yields until `n` callers wait on the session's refresh (bounded: fails
 /// after 5 s of real time rather than hanging).
 async fn wait_for_waiters(manager: &TokenManager, key: &SessionKey, n: usize) {
@@ -177,13 +192,7 @@ async fn five_hundred_callers_on_an_expired_token_cause_one_refresh() {
     f.session(-5, Some("r1")).await;
     let refresher = FakeRefresher::new(vec![grant("new-access", Some("r2"))], true);
     let manager = f.manager(refresher.clone());
-    let callers: Vec<_> = (0..500)
-        .map(|_| {
-            let manager = manager.clone();
-            let key = f.key.clone();
-            tokio::spawn(async move { manager.valid_token(&key).await })
-        })
-        .collect();
+    let callers = spawn_callers(&manager, &f.key, 500);
     refresher.entered.notified().await;
     // Every caller joins the one refresh while it is held at the gate.
     wait_for_waiters(&manager, &f.key, 500).await;
@@ -212,13 +221,7 @@ async fn a_refresh_error_reaches_every_waiter_and_keeps_the_tokens() {
     f.session(-5, Some("r1")).await;
     let refresher = FakeRefresher::new(vec![Err(RefreshError::Upstream("503".into()))], true);
     let manager = f.manager(refresher.clone());
-    let callers: Vec<_> = (0..50)
-        .map(|_| {
-            let manager = manager.clone();
-            let key = f.key.clone();
-            tokio::spawn(async move { manager.valid_token(&key).await })
-        })
-        .collect();
+    let callers = spawn_callers(&manager, &f.key, 50);
     refresher.entered.notified().await;
     wait_for_waiters(&manager, &f.key, 50).await;
     refresher.release();

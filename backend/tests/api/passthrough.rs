@@ -5,6 +5,14 @@ use crate::helpers::{TestApp, error_code};
 use futures_util::StreamExt;
 use std::time::Duration;
 
+/// Sends `n` requests for `path` at once; every one must answer 200.
+async fn all_succeed(app: &TestApp, path: &str, n: usize) {
+    let calls = (0..n).map(|_| app.client.get(app.url(path)).send());
+    for response in futures_util::future::join_all(calls).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn accounts_come_through_with_the_sessions_token() {
     let app = TestApp::spawn().await;
@@ -44,16 +52,7 @@ async fn an_expiring_token_is_refreshed_once_for_many_concurrent_calls() {
     app.sign_in().await;
     let before = app.status().await.expires_at.unwrap();
     app.clock.advance(1200 - 30);
-    let calls: Vec<_> = (0..40)
-        .map(|_| {
-            app.client
-                .get(app.url("/api/ts/v3/brokerage/accounts"))
-                .send()
-        })
-        .collect();
-    for response in futures_util::future::join_all(calls).await {
-        assert_eq!(response.unwrap().status(), 200);
-    }
+    all_succeed(&app, "/api/ts/v3/brokerage/accounts", 40).await;
     assert_eq!(app.sim().stats().refresh_grants, 1);
     assert!(app.status().await.expires_at.unwrap() > before);
 }
@@ -63,16 +62,7 @@ async fn an_upstream_401_refreshes_once_and_retries() {
     let app = TestApp::spawn().await;
     app.sign_in().await;
     app.sim().expire_access_tokens();
-    let calls: Vec<_> = (0..20)
-        .map(|_| {
-            app.client
-                .get(app.url("/api/ts/v3/brokerage/accounts"))
-                .send()
-        })
-        .collect();
-    for response in futures_util::future::join_all(calls).await {
-        assert_eq!(response.unwrap().status(), 200);
-    }
+    all_succeed(&app, "/api/ts/v3/brokerage/accounts", 20).await;
     let stats = app.sim().stats();
     assert_eq!(stats.refresh_grants, 1);
     assert!(stats.api_unauthorized >= 1);
