@@ -54,23 +54,6 @@ pub struct Endpoints {
     pub base_url: Url,
 }
 
-impl Endpoints {
-    /// The simulator's endpoints when the app is reachable at `origin`
-    /// (for example `http://127.0.0.1:8000`).
-    pub fn simulator(origin: &Url) -> Self {
-        let at = |path: &str| origin.join(path).unwrap_or_else(|_| origin.clone());
-        let issuer = at("/sim/").to_string();
-        Self {
-            auth_url: at("/sim/authorize"),
-            token_url: at("/sim/oauth/token"),
-            revoke_url: at("/sim/oauth/revoke"),
-            jwks_url: at("/sim/.well-known/jwks.json"),
-            issuer,
-            base_url: at("/sim"),
-        }
-    }
-}
-
 /// Where `TOKEN_ENCRYPTION_KEY` comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
@@ -529,20 +512,5 @@ mod tests {
     fn simulation_notes_which_provider_urls_it_ignores() {
         let c = config(&[("TS_TOKEN_URL", "https://elsewhere.example/t")]).unwrap();
         assert_eq!(c.ignored_in_simulation, ["TS_TOKEN_URL"]);
-    }
-
-    #[test]
-    fn simulator_endpoints_live_under_sim() {
-        let e = Endpoints::simulator(&Url::parse("http://127.0.0.1:8123").unwrap());
-        assert_eq!(e.issuer, "http://127.0.0.1:8123/sim/");
-        assert_eq!(
-            e.token_url.as_str(),
-            "http://127.0.0.1:8123/sim/oauth/token"
-        );
-        assert_eq!(
-            e.jwks_url.as_str(),
-            "http://127.0.0.1:8123/sim/.well-known/jwks.json"
-        );
-        assert_eq!(e.base_url.as_str(), "http://127.0.0.1:8123/sim");
     }
 }

@@ -9,8 +9,10 @@
 //! - [`store`]: the [`store::TokenStore`] trait, SQLite and PostgreSQL.
 //! - [`tokens`]: the token manager (single flight per session).
 //! - [`routes`]: health, auth, passthrough, SPA; [`error`]: the JSON errors.
-//! - [`sim`]: the built-in TradeStation simulator, mounted here and nowhere
-//!   else.
+//! - [`simulation`]: simulation mode — the `simulator` crate, mounted here
+//!   and nowhere else, behind the default `simulator` feature.
+//! - [`keyfile`]: the encryption key, generated into the data folder in
+//!   simulation mode.
 //! - [`telemetry`]: logging; [`clock`]: time, replaceable in tests.
 //!
 //! [`start`] builds the app for a bound listener; [`serve`] runs it until a
@@ -20,31 +22,29 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod keyfile;
 pub mod oauth;
 pub mod routes;
 pub mod secret;
 pub mod session;
-pub mod sim;
+pub mod simulation;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;
 pub mod tokens;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Endpoints, KeySource, Mode};
+use crate::config::{Config, Mode};
 use crate::oauth::{OauthClient, ProviderSettings};
 use crate::routes::{AppState, RouteSettings};
-use crate::secret::{ClientSecret, EncryptionKey};
 use crate::session::cookie::CookiePolicy;
 use crate::store::TokenStore;
 use crate::store::seal::Sealer;
 use crate::tokens::TokenManager;
 use axum::Router;
 use axum::http::HeaderName;
-use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -74,7 +74,7 @@ pub struct Started {
     /// The address a browser should open.
     pub origin: Url,
     /// The simulator, in simulation mode.
-    pub simulator: Option<sim::Simulator>,
+    pub simulator: Option<simulation::Simulator>,
     pub state: AppState,
 }
 
@@ -82,7 +82,9 @@ pub struct Started {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("TOKEN_ENCRYPTION_KEY: {0}")]
-    Key(String),
+    Key(#[from] keyfile::KeyFileError),
+    #[error("{0}")]
+    NoSimulator(#[from] simulation::NotBuiltIn),
     #[error("DATABASE_URL: the store could not be opened: {0}")]
     Store(#[from] store::StoreError),
     #[error("the HTTP client could not be built: {0}")]
@@ -101,57 +103,6 @@ fn origin_of(addr: SocketAddr) -> Url {
     Url::parse(&url).unwrap_or_else(|_| Url::parse("http://127.0.0.1").expect("static URL"))
 }
 
-/// Reads the generated key, or makes one (mode 0600) on first start.
-fn key_from_file(path: &Path) -> Result<EncryptionKey, StartError> {
-    use base64::Engine;
-    let engine = base64::engine::general_purpose::STANDARD;
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let bytes = engine
-            .decode(text.trim())
-            .map_err(|_| StartError::Key(format!("{} is not base64", path.display())))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| StartError::Key(format!("{} does not hold 32 bytes", path.display())))?;
-        return Ok(EncryptionKey::new(bytes));
-    }
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| StartError::Key(e.to_string()))?;
-    }
-    write_private(path, engine.encode(bytes).as_bytes())
-        .map_err(|e| StartError::Key(format!("cannot write {}: {e}", path.display())))?;
-    tracing::info!(path = %path.display(), "generated a token encryption key");
-    Ok(EncryptionKey::new(bytes))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, contents)
-}
-
-/// A key derived from another under a label, so one secret serves two uses
-/// without either revealing the other.
-fn derive_key(key: &EncryptionKey, label: &str) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(label.as_bytes())
-        .chain_update(key.expose_secret())
-        .finalize()
-        .into()
-}
-
 /// Builds the app for `listener`'s address.
 ///
 /// # Errors
@@ -163,60 +114,27 @@ pub async fn start(
 ) -> Result<Started, StartError> {
     let origin = origin_of(listener_addr);
     routes::metrics::handle();
-    let key = match &config.encryption_key {
-        KeySource::Given(key) => key.clone(),
-        KeySource::File(path) => key_from_file(path)?,
-    };
+    let key = keyfile::load(&config.encryption_key)?;
     let sealer = Arc::new(Sealer::new(&key, &config.old_keys));
     let lock_wait = config.http_timeout + Duration::from_secs(5);
     let store: Arc<dyn TokenStore> =
         store::connect(&config.database_url, sealer, lock_wait).await?;
 
-    let (provider, simulator) = match &config.mode {
-        Mode::TradeStation(ts) => {
-            let provider = ProviderSettings {
-                client_id: ts.client_id.clone(),
-                client_secret: ts.client_secret.clone(),
-                endpoints: ts.endpoints.clone(),
-                redirect_uri: ts.redirect_uri.clone(),
-                audience: config.audience.clone(),
-                scope: config.scope.clone(),
-                timeout: config.http_timeout,
-            };
-            (provider, None)
-        }
+    let (credentials, simulator) = match &config.mode {
+        Mode::TradeStation(ts) => (ts.as_ref().clone(), None),
         Mode::Simulator(settings) => {
-            let endpoints = Endpoints::simulator(&origin);
-            let client_secret = session::random_token();
-            let mut sim_config = sim::SimConfig::new(
-                endpoints.issuer.clone(),
-                "simulated-client".to_owned(),
-                client_secret.clone(),
-                derive_key(&key, "simulator token key v1"),
-            );
-            sim_config.access_token_ttl = settings.access_token_ttl;
-            sim_config.rotate_refresh_tokens = settings.rotate_refresh_tokens;
-            let simulator = sim::Simulator::new(sim_config);
-            tracing::warn!(
-                url = %endpoints.issuer,
-                "SIMULATION MODE: TS_CLIENT_ID is not set, so TradeStation is simulated by this process; no real account or market data is used"
-            );
-            for name in &config.ignored_in_simulation {
-                tracing::warn!(variable = name, "ignored in simulation mode");
-            }
-            let provider = ProviderSettings {
-                client_id: "simulated-client".to_owned(),
-                client_secret: ClientSecret::new(client_secret),
-                redirect_uri: origin
-                    .join("/api/ts/callback")
-                    .unwrap_or_else(|_| origin.clone()),
-                endpoints,
-                audience: config.audience.clone(),
-                scope: config.scope.clone(),
-                timeout: config.http_timeout,
-            };
-            (provider, Some(simulator))
+            let (credentials, simulator) = simulation::start(config, settings, &origin, &key)?;
+            (credentials, Some(simulator))
         }
+    };
+    let provider = ProviderSettings {
+        client_id: credentials.client_id,
+        client_secret: credentials.client_secret,
+        endpoints: credentials.endpoints,
+        redirect_uri: credentials.redirect_uri,
+        audience: config.audience.clone(),
+        scope: config.scope.clone(),
+        timeout: config.http_timeout,
     };
 
     let http = reqwest::Client::builder()
@@ -256,10 +174,7 @@ pub async fn start(
         }),
     };
 
-    let mut router = routes::router(state.clone());
-    if let Some(simulator) = &simulator {
-        router = router.nest("/sim", simulator.router());
-    }
+    let router = simulation::mount(routes::router(state.clone()), simulator.as_ref());
     let request_id = HeaderName::from_static("x-request-id");
     let router = router
         .layer(

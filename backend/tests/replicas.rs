@@ -31,12 +31,12 @@
 //! as a 401 in its counters.
 
 use backend::session::hash_hex;
-use backend::sim::{SimConfig, SimStats, Simulator};
 use base64::Engine;
 use reqwest::StatusCode;
 use reqwest::cookie::Jar;
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use simulator::{SimConfig, SimStats, Simulator};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -5,10 +5,10 @@
 use backend::clock::ManualClock;
 use backend::config::Config;
 use backend::routes::AppState;
-use backend::sim::Simulator;
 use backend::{Overrides, serve, start};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
+use simulator::Simulator;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -3,7 +3,7 @@
 
 use crate::helpers::TestApp;
 use axum::extract::Request;
-use backend::sim::{SimConfig, Simulator};
+use simulator::{SimConfig, Simulator};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tower::ServiceExt;

@@ -6,7 +6,7 @@
 //! proxy.
 
 use crate::helpers::TestApp;
-use backend::sim::{SimConfig, Simulator};
+use simulator::{SimConfig, Simulator};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

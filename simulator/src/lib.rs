@@ -1,9 +1,10 @@
 //! A built-in imitation of TradeStation, so the app works offline and the
 //! tests have a provider to talk to.
 //!
-//! Mounted by `lib.rs` only (`router.nest("/sim", sim.router())`): nothing
-//! else in the backend depends on this tree. It imitates TradeStation where
-//! the app's correctness depends on it — see `shared/TS_V3.md`:
+//! Its own crate, depending on `shared` and never on the backend; the
+//! backend mounts it (`router.nest(layout::MOUNT, sim.router())`) behind its
+//! default `simulator` feature, so a production build leaves it out. It
+//! imitates TradeStation where the app's correctness depends on it:
 //!
 //! - an Auth0-like sign-in: an HTML authorize page (Authorize / Deny), the
 //!   token endpoint (code with PKCE, refresh with switchable rotation),
@@ -22,6 +23,7 @@
 //! therefore forgets revocations and spent rotated tokens.
 //!
 //! # Layout
+//! - [`layout`]: the URL layout, exported once ([`SimUrls`]).
 //! - [`auth`](self::auth): authorize page, token and revoke endpoints.
 //! - [`keys`](self::keys): the RSA key, JWKS, discovery, `id_token`.
 //! - [`tokens`](self::tokens): MAC'd access and refresh tokens.
@@ -37,6 +39,7 @@ mod brokerage;
 mod calendar;
 mod data;
 mod keys;
+pub mod layout;
 mod market;
 mod options;
 mod stream;
@@ -56,6 +59,7 @@ use axum::routing::{get, post};
 use shared::ts::error::ErrorResponse;
 
 use self::keys::SigningKey;
+pub use self::layout::SimUrls;
 use self::market::Market;
 use self::tokens::TokenCodec;
 
