@@ -1,6 +1,6 @@
 //! End to end, in a real browser: the backend binary in simulation mode
 //! serves `dist/`, headless Chromium (Debian's, through chromedriver)
-//! clicks through issue 4's flow:
+//! clicks through a user's first session:
 //!
 //! open the app → *Sign in* → *Authorize* on the simulator page → the
 //! session panel shows the user and a countdown → Accounts shows balances

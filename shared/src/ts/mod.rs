@@ -1,8 +1,9 @@
 //! TradeStation v3 payloads, with TradeStation's exact field names.
 //!
-//! The simulator (`backend/src/sim`) serialises these and the SPA parses them,
-//! so both sides agree by construction. What they model is written down in
-//! `TS_V3.md`; where that page and these types differ, the page wins.
+//! The simulator crate serialises these and the SPA parses them, so both
+//! sides agree by construction. They follow TradeStation's published v3
+//! OpenAPI document and its examples; where a type and TradeStation's wire
+//! form differ, the wire form wins and the type is the bug.
 //!
 //! Conventions, all of them TradeStation's:
 //! - every field is an `Option`: TradeStation omits fields freely, and a
