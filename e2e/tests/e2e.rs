@@ -23,12 +23,12 @@
 //! both first. `#[ignore]`d so that a plain `cargo test --workspace` does not
 //! fail for want of them: run it with `cargo test -p e2e -- --ignored`.
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::free_port;
+use testkit::process::BackendProcess;
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -50,24 +50,18 @@ fn artifacts_dir() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// The backend process; killed on drop. Its working directory is a temp
-/// dir, so `data/` (the generated encryption key) and the SQLite file land
-/// there.
+/// The backend process (killed on drop), in simulation mode whatever this
+/// machine's environment holds: it gets only the variables below. Its
+/// working directory is a temp dir, so `data/` (the generated encryption
+/// key) and the SQLite file land there.
 struct Backend {
-    child: Child,
+    process: BackendProcess,
     base: String,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Backend {
-    fn start() -> Backend {
+    async fn start() -> Backend {
         let root = repo_root();
         let dist = root.join("dist");
         assert!(
@@ -90,93 +84,34 @@ impl Backend {
             bin.display()
         );
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let log = File::create(dir.path().join("backend.log")).expect("backend log");
-        let mut cmd = Command::new(&bin);
-        cmd.current_dir(dir.path());
-        // Simulation mode, whatever this machine's environment holds.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("TS_")
-                || matches!(
-                    key.as_str(),
-                    "DATABASE_URL"
-                        | "TOKEN_ENCRYPTION_KEY"
-                        | "TOKEN_ENCRYPTION_OLD_KEYS"
-                        | "LOG_FORMAT"
-                )
-            {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("STATIC_DIR", &dist)
-            .env(
+        let vars = [
+            ("STATIC_DIR", dist.display().to_string()),
+            (
                 "DATABASE_URL",
                 format!("sqlite://{}/t.db", dir.path().display()),
-            )
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut backend = Backend {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-        };
-        backend.wait_healthy(port);
-        backend
-    }
-
-    fn wait_healthy(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("backend status") {
-                panic!(
-                    "the backend exited ({status}) before answering /health:\n{}",
-                    self.log()
-                );
-            }
-            if health(port) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no /health after 60 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
+            ),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v));
+        let process = BackendProcess::start(
+            &bin,
+            "backend",
+            free_port(),
+            &vars,
+            dir.path(),
+            Duration::from_secs(60),
+        )
+        .await;
+        Backend {
+            base: process.origin.clone(),
+            process,
+            _dir: dir,
         }
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("backend.log")).unwrap_or_default()
+        self.process.log_text()
     }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET /health` over a bare socket: 200 with `"ok":true`.
-fn health(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200") && answer.contains("\"ok\":true")
 }
 
 /// chromedriver in its own process group. Killing only chromedriver would
@@ -637,7 +572,7 @@ fn severe(console: &[Value]) -> Vec<&Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs dist/ and the backend binary; scripts/test.sh builds them and runs it"]
 async fn sign_in_browse_every_view_and_sign_out() {
-    let backend = Backend::start();
+    let backend = Backend::start().await;
     let driver = Driver::start();
     let client = driver.connect().await;
     let mut s = Session {

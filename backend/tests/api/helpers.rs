@@ -258,21 +258,4 @@ impl Drop for TestApp {
     }
 }
 
-pub fn location(response: &reqwest::Response) -> Url {
-    let value = response
-        .headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .unwrap();
-    Url::parse(value)
-        .or_else(|_| Url::parse("http://relative.invalid").unwrap().join(value))
-        .unwrap()
-}
-
-/// The error code of a JSON error body.
-pub async fn error_code(response: reqwest::Response) -> String {
-    let body: serde_json::Value = response.json().await.expect("a JSON error body");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    body["error"].as_str().expect("an error code").to_owned()
-}
+pub use testkit::http::{error_code, location};
