@@ -30,7 +30,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# One cargo command for the backend, its session helper and (for a full run)
+# One cargo command for the backend, its session maker and (for a full run)
 # the replica tests, so the three share one feature set and one build.
 targets=(--bin backend --example bench_session)
 $short || targets+=(--test replicas)
@@ -43,7 +43,7 @@ pg_start >/dev/null
 export PG_DIR
 
 args=(--backend "$PWD/target/release/backend"
-      --helper "$PWD/target/release/examples/bench_session"
+      --sessions-bin "$PWD/target/release/examples/bench_session"
       --out "$OUT")
 $short && args+=(--short --skip-replicas)
 target/release/bench "${args[@]}"

@@ -49,7 +49,7 @@ const QUOTE_PATH: &str = "/v3/marketdata/quotes/MSFT";
 #[derive(Debug, Clone)]
 struct Options {
     backend: PathBuf,
-    helper: PathBuf,
+    sessions_bin: PathBuf,
     out: PathBuf,
     /// A smoke run: seconds per scenario, few sessions; its report says so.
     short: bool,
@@ -57,14 +57,14 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: bench --backend PATH --helper PATH [--out PATH] [--short] [--skip-replicas]
+    "usage: bench --backend PATH --sessions-bin PATH [--out PATH] [--short] [--skip-replicas]
   (PG_URL and PG_DIR name a running PostgreSQL; scripts/bench.sh sets them)";
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
         let mut options = Self {
             backend: PathBuf::from("target/release/backend"),
-            helper: PathBuf::from("target/release/examples/bench_session"),
+            sessions_bin: PathBuf::from("target/release/examples/bench_session"),
             out: PathBuf::from("bench/RESULTS.md"),
             short: false,
             skip_replicas: false,
@@ -77,7 +77,7 @@ impl Options {
             };
             match arg.as_str() {
                 "--backend" => options.backend = value("--backend")?.into(),
-                "--helper" => options.helper = value("--helper")?.into(),
+                "--sessions-bin" => options.sessions_bin = value("--sessions-bin")?.into(),
                 "--out" => options.out = value("--out")?.into(),
                 "--short" => options.short = true,
                 "--skip-replicas" => options.skip_replicas = true,
@@ -230,7 +230,7 @@ impl AppSetup<'_> {
 
     /// `count` signed-in sessions in the store; their cookie values.
     fn sessions(&self, database_url: &str, count: usize) -> Result<Vec<String>, String> {
-        let output = Command::new(&self.options.helper)
+        let output = Command::new(&self.options.sessions_bin)
             .env_clear()
             .env("DATABASE_URL", database_url)
             .env("TOKEN_ENCRYPTION_KEY", &self.key)
