@@ -265,6 +265,8 @@ fn expect_200(port: u16, path: &str, cookie: Option<&str>) -> Result<(), String>
 #[derive(Debug, Default)]
 pub struct Results {
     pub short: bool,
+    /// The backend binary measured, relative to the working folder if inside it.
+    pub backend: String,
     pub load: Option<Load>,
     pub quote_bytes: usize,
     /// `(id, label, measured)` in run order.
@@ -325,6 +327,18 @@ fn run_in(options: &Options, pg: &Postgres, work: &Path) -> Result<Results, Stri
     };
     let mut results = Results {
         short: options.short,
+        backend: std::env::current_dir()
+            .ok()
+            .and_then(|cwd| {
+                options
+                    .backend
+                    .strip_prefix(cwd)
+                    .ok()
+                    .map(Path::to_path_buf)
+            })
+            .unwrap_or_else(|| options.backend.clone())
+            .display()
+            .to_string(),
         load: Some(load.clone()),
         quote_bytes: quote.len(),
         ..Results::default()

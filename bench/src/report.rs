@@ -155,7 +155,7 @@ pub fn render(r: &Results, cx: &Context) -> String {
         let _ = writeln!(
             s,
             "Load: `wrk -t{} -c{} -d{}s` after a {} s warm-up, keep-alive, on 127.0.0.1. The \
-             backend is the release build, `RUST_LOG=warn`; nginx has its access log off. The \
+             backend is `{}` with `RUST_LOG=warn`; nginx has its access log off. The \
              static upstream is nginx (1 worker) answering a {}-byte quote; the reference proxy \
              is nginx (workers = cores) with upstream keep-alive, adding `Authorization: Bearer …` \
              and dropping the cookie, as the backend does. The backend also looks the session up \
@@ -164,6 +164,7 @@ pub fn render(r: &Results, cx: &Context) -> String {
             load.connections,
             load.duration.as_secs(),
             load.warmup.as_secs(),
+            r.backend,
             r.quote_bytes
         );
     }
