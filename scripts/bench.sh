@@ -17,7 +17,11 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 short=false
-[[ "${1:-}" == "--short" ]] && short=true
+case "${1:-}" in
+    "") ;;
+    --short) short=true ;;
+    *) echo "usage: scripts/bench.sh [--short]" >&2; exit 2 ;;
+esac
 OUT="${BENCH_OUT:-bench/RESULTS.md}"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
