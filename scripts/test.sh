@@ -25,7 +25,7 @@ export TEST_DATABASE_URL="$PG_URL"
 step "cargo test (native)"
 cargo test --locked --workspace --exclude frontend
 
-# --- Frontend (issue 4) ------------------------------------------------------
+# --- Frontend ----------------------------------------------------------------
 # The SPA's wasm-bindgen tests (components and the stream parser) in headless
 # Chromium, then the end-to-end test: the backend binary in simulation mode
 # serving dist/ (built above) to headless Chromium through chromedriver. On
