@@ -1,8 +1,8 @@
 //! The browser's view of its session: `/api/ts/status`, a one-second clock
 //! for the countdown, and the notices that explain a sign-out.
 //!
-//! Provided once by [`crate::App`] as context. `/status` never refreshes
-//! tokens (`CONTRACT.md`), so the countdown can reach zero while a refresh
+//! Provided once by [`crate::App`] as context. The backend's `/status` only
+//! reports and never refreshes tokens, so the countdown can reach zero while a refresh
 //! token is held; the backend refreshes on the next data request, and the
 //! next poll (every [`POLL_SECS`] while signed in) moves `expires_at`
 //! forward, which is the "jump" a person sees.

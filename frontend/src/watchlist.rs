@@ -3,7 +3,8 @@
 //! The URL (`/quotes?symbols=MSFT,AAPL`) wins, so a link shares a watchlist;
 //! otherwise local storage (`ts.watchlist`) remembers the last one; otherwise
 //! a small default. Every change is written to both. Parsing is pure and
-//! tested in `tests/logic.rs`; the storage calls are the only browser part.
+//! tested in `tests/logic.rs`; the storage calls are the only browser part
+//! (built for wasm only).
 
 /// Local storage key.
 pub const STORAGE_KEY: &str = "ts.watchlist";
@@ -90,16 +91,19 @@ pub fn initial(from_url: Option<&str>, from_storage: Option<&str>) -> Vec<String
     DEFAULT.iter().map(|s| (*s).to_owned()).collect()
 }
 
+#[cfg(target_arch = "wasm32")]
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
 
 /// The stored watchlist, if any.
+#[cfg(target_arch = "wasm32")]
 pub fn load() -> Option<String> {
     storage()?.get_item(STORAGE_KEY).ok()?
 }
 
 /// Remembers the watchlist (best effort: private windows may refuse).
+#[cfg(target_arch = "wasm32")]
 pub fn save(list: &[String]) {
     if let Some(s) = storage() {
         let _ = s.set_item(STORAGE_KEY, &to_param(list));

@@ -1,15 +1,12 @@
-//! The stream parser and the pure modules: no DOM, no mounting.
+//! The stream parser and the pure modules: no DOM, no browser.
 //!
-//! Runs in headless Chromium like `web.rs` (the runner takes the same
-//! command), so the `ReadableStream` cases read a real browser stream
-//! through the same loop the app uses.
-//!
-//! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-//!  cargo test -p frontend --target wasm32-unknown-unknown --test logic`
+//! Native tests: `cargo test -p frontend` builds only the pure half of the
+//! crate for the host and runs these in seconds. What needs a browser (a
+//! real `ReadableStream`, `Date.parse` for `Retry-After` dates) is in
+//! `tests/web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
 
-use frontend::api::stream::{
-    Control, JsonLines, LineError, StreamMessage, backoff_secs, read_lines,
-};
+use frontend::api::stream::{Control, JsonLines, LineError, StreamMessage, backoff_secs};
 use frontend::api::{self, ApiError};
 use frontend::format;
 use frontend::model::chain::ChainBook;
@@ -20,10 +17,6 @@ use shared::ts::bars::Bar;
 use shared::ts::options::{OptionChainSpread, OptionLeg};
 use shared::ts::quotes::Quote;
 use shared::ts::stream::{OptionChainStreamMessage, QuoteStreamMessage};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const HEARTBEAT: &str = r#"{"Heartbeat":1,"Timestamp":"2021-03-02T18:01:23Z"}"#;
 const QUOTE: &str =
@@ -43,7 +36,7 @@ fn quotes_only(messages: Vec<Result<QuoteStreamMessage, LineError>>) -> Vec<Quot
 
 // ---- JsonLines -----------------------------------------------------------
 
-#[wasm_bindgen_test]
+#[test]
 fn whole_lines_in_one_chunk_parse_in_order() {
     let mut p = JsonLines::<QuoteStreamMessage>::new();
     let body = stream_of(&[QUOTE, HEARTBEAT, r#"{"StreamStatus":"EndSnapshot"}"#]);
@@ -55,7 +48,7 @@ fn whole_lines_in_one_chunk_parse_in_order() {
     assert_eq!(p.pending(), 0);
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn an_object_split_at_every_byte_boundary_parses_once() {
     let body = stream_of(&[QUOTE, HEARTBEAT]);
     let bytes = body.as_bytes();
@@ -71,7 +64,7 @@ fn an_object_split_at_every_byte_boundary_parses_once() {
     }
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn byte_at_a_time_and_multibyte_utf8_split() {
     // "Café ✓" has 2- and 3-byte characters; one byte per chunk splits them.
     let line = r#"{"Symbol":"CAFE","LastVenue":"Café ✓"}"#;
@@ -88,7 +81,7 @@ fn byte_at_a_time_and_multibyte_utf8_split() {
     }
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn crlf_blank_lines_and_a_bad_line_do_not_stop_the_stream() {
     let body = format!("\r\n{QUOTE}\r\n\n{{not json}}\n{HEARTBEAT}\n");
     let mut p = JsonLines::<QuoteStreamMessage>::new();
@@ -99,7 +92,7 @@ fn crlf_blank_lines_and_a_bad_line_do_not_stop_the_stream() {
     assert!(matches!(got[2], Ok(QuoteStreamMessage::Heartbeat(_))));
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn an_over_long_line_is_skipped_and_the_next_one_parses() {
     let mut p = JsonLines::<QuoteStreamMessage>::with_max_line(64);
     let long = format!(r#"{{"Symbol":"X","LastVenue":"{}"}}"#, "a".repeat(200));
@@ -114,7 +107,7 @@ fn an_over_long_line_is_skipped_and_the_next_one_parses() {
     assert!(matches!(got[1], Ok(QuoteStreamMessage::Heartbeat(_))));
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn finish_parses_a_last_line_without_newline() {
     let mut p = JsonLines::<QuoteStreamMessage>::new();
     assert!(p.push(QUOTE.as_bytes()).is_empty());
@@ -122,7 +115,7 @@ fn finish_parses_a_last_line_without_newline() {
     assert!(p.finish().is_none());
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn option_chain_lines_are_typed_as_spreads() {
     let mut p = JsonLines::<OptionChainStreamMessage>::new();
     let got = p.push(stream_of(&[SPREAD, HEARTBEAT]).as_bytes());
@@ -136,7 +129,7 @@ fn option_chain_lines_are_typed_as_spreads() {
     assert!(matches!(got[1], Ok(OptionChainStreamMessage::Heartbeat(_))));
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn probing_parse_equals_the_shared_untagged_enums() {
     let lines = [
         QUOTE,
@@ -165,7 +158,7 @@ fn probing_parse_equals_the_shared_untagged_enums() {
     assert!(QuoteStreamMessage::parse(r#"{"Symbol":5}"#).is_err());
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn control_classifies_heartbeats_statuses_and_errors() {
     let parse = |s: &str| {
         serde_json::from_str::<QuoteStreamMessage>(s)
@@ -194,7 +187,7 @@ fn control_classifies_heartbeats_statuses_and_errors() {
     );
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn backoff_doubles_and_caps() {
     let seq: Vec<u32> = (1..=8).map(backoff_secs).collect();
     assert_eq!(seq, vec![1, 2, 4, 8, 16, 30, 30, 30]);
@@ -202,55 +195,9 @@ fn backoff_doubles_and_caps() {
     assert_eq!(backoff_secs(u32::MAX), 30);
 }
 
-// ---- a real ReadableStream ----------------------------------------------
-
-/// A `ReadableStream` that yields `chunks` (as UTF-8 bytes) and closes.
-fn readable(chunks: &[&str]) -> web_sys::ReadableStreamDefaultReader {
-    let make = js_sys::Function::new_with_args(
-        "chunks",
-        "const enc = new TextEncoder(); let i = 0;
-         return new ReadableStream({ pull(c) {
-             if (i < chunks.length) { c.enqueue(enc.encode(chunks[i++])); } else { c.close(); }
-         }}).getReader();",
-    );
-    let array = js_sys::Array::new();
-    for c in chunks {
-        array.push(&JsValue::from_str(c));
-    }
-    make.call1(&JsValue::NULL, &array).unwrap().unchecked_into()
-}
-
-#[wasm_bindgen_test]
-async fn reads_a_browser_stream_with_objects_split_across_chunks() {
-    let body = stream_of(&[QUOTE, HEARTBEAT, r#"{"Symbol":"MSFT","Last":"212.90"}"#]);
-    let (a, rest) = body.split_at(17);
-    let (b, c) = rest.split_at(60);
-    let reader = readable(&[a, b, c]);
-    let (got, why) = read_lines::<QuoteStreamMessage>(&reader).await;
-    assert_eq!(got.len(), 2, "heartbeats are not delivered");
-    assert!(matches!(&got[1], QuoteStreamMessage::Quote(q) if q.last.as_deref() == Some("212.90")));
-    assert_eq!(why, "lost: the stream ended");
-}
-
-#[wasm_bindgen_test]
-async fn a_go_away_line_ends_the_read_and_asks_for_a_reconnect() {
-    let body = stream_of(&[QUOTE, r#"{"Error":"GoAway","Message":"bye"}"#, QUOTE]);
-    let reader = readable(&[&body]);
-    let (got, why) = read_lines::<QuoteStreamMessage>(&reader).await;
-    assert_eq!(got.len(), 1, "nothing after GoAway is delivered");
-    assert_eq!(why, "server: bye");
-}
-
-#[wasm_bindgen_test]
-async fn a_last_line_without_newline_is_delivered_at_the_end() {
-    let reader = readable(&[&format!("{QUOTE}\n"), r#"{"Symbol":"MSFT","Bid":"1"}"#]);
-    let (got, _) = read_lines::<QuoteStreamMessage>(&reader).await;
-    assert_eq!(got.len(), 2);
-}
-
 // ---- api errors and urls -------------------------------------------------
 
-#[wasm_bindgen_test]
+#[test]
 fn error_bodies_map_to_codes_not_messages() {
     let e = |status, body: &str| api::error_from_body(status, body);
     assert_eq!(
@@ -290,28 +237,7 @@ fn error_bodies_map_to_codes_not_messages() {
     );
 }
 
-#[wasm_bindgen_test]
-fn retry_after_seconds_dates_and_garbage() {
-    let now = 1_700_000_000_000.0;
-    assert_eq!(api::parse_retry_after(Some("7"), now), 7);
-    assert_eq!(api::parse_retry_after(Some(" 0 "), now), 1);
-    assert_eq!(
-        api::parse_retry_after(None, now),
-        api::DEFAULT_RETRY_AFTER_SECS
-    );
-    assert_eq!(
-        api::parse_retry_after(Some("soon"), now),
-        api::DEFAULT_RETRY_AFTER_SECS
-    );
-    assert_eq!(
-        api::parse_retry_after(Some("999999"), now),
-        api::MAX_RETRY_AFTER_SECS
-    );
-    let in_12s = js_sys::Date::new(&JsValue::from_f64(now + 12_000.0)).to_utc_string();
-    assert_eq!(api::parse_retry_after(Some(&String::from(in_12s)), now), 12);
-}
-
-#[wasm_bindgen_test]
+#[test]
 fn urls_encode_user_input_and_never_leave_the_site() {
     assert_eq!(
         api::login_url("/quotes?symbols=MSFT"),
@@ -337,7 +263,7 @@ fn urls_encode_user_input_and_never_leave_the_site() {
 
 // ---- format ----------------------------------------------------------------
 
-#[wasm_bindgen_test]
+#[test]
 fn numbers_read_like_money() {
     assert_eq!(format::money(Some("39735538.661")), "39,735,538.66");
     assert_eq!(format::money(Some("-0.004")), "0.00");
@@ -359,7 +285,7 @@ fn numbers_read_like_money() {
     assert_eq!(format::date_of(Some("2021-12-17T00:00:00Z")), "2021-12-17");
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn countdown_reads_minutes_and_hours() {
     assert_eq!(format::countdown(1200).as_deref(), Some("20:00"));
     assert_eq!(format::countdown(61).as_deref(), Some("1:01"));
@@ -370,7 +296,7 @@ fn countdown_reads_minutes_and_hours() {
 
 // ---- watchlist ---------------------------------------------------------
 
-#[wasm_bindgen_test]
+#[test]
 fn watchlist_parses_normalises_and_deduplicates() {
     let (list, errors) = watchlist::parse_list(" msft, aapl  msft,$spx.x ");
     assert_eq!(list, vec!["MSFT", "AAPL", "$SPX.X"]);
@@ -384,7 +310,7 @@ fn watchlist_parses_normalises_and_deduplicates() {
     assert!(!watchlist::add(&mut list, "   ").is_empty());
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn watchlist_prefers_url_then_storage_then_default() {
     assert_eq!(watchlist::initial(Some("TSLA"), Some("MSFT")), vec!["TSLA"]);
     assert_eq!(
@@ -408,7 +334,7 @@ fn quote(symbol: &str, last: Option<&str>, bid: Option<&str>) -> Quote {
     }
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn quote_changes_merge_and_ticks_have_a_direction() {
     let mut book = QuoteBook::default();
     book.apply_quote(Quote {
@@ -441,7 +367,7 @@ fn quote_changes_merge_and_ticks_have_a_direction() {
     assert_eq!((row.direction, row.ticks), (Direction::Down, 2));
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn symbol_errors_land_on_their_row_and_retain_forgets() {
     let mut book = QuoteBook::default();
     let msg: QuoteStreamMessage =
@@ -475,7 +401,7 @@ fn spread(side: &str, strike: &str, bid: &str) -> OptionChainSpread {
     }
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn chain_groups_by_numeric_strike_with_calls_left_puts_right() {
     let mut book = ChainBook::default();
     for s in [
@@ -516,7 +442,7 @@ fn bar(o: &str, h: &str, l: &str, c: &str, day: u32) -> Bar {
     }
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn chart_layout_maps_prices_upwards_inside_the_plot() {
     let bars = vec![
         bar("10", "12", "9", "11", 2),
@@ -545,7 +471,7 @@ fn chart_layout_maps_prices_upwards_inside_the_plot() {
     assert_eq!(l.grid.len(), 5);
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn view_box_matches_the_layout_size() {
     assert_eq!(
         chart::VIEW_BOX,
@@ -553,7 +479,7 @@ fn view_box_matches_the_layout_size() {
     );
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn fixed_point_formatting_rounds_without_float_formatting() {
     assert_eq!(format::fixed(1.25, 1), "1.3");
     assert_eq!(format::fixed(-1.25, 1), "-1.3");
@@ -565,7 +491,7 @@ fn fixed_point_formatting_rounds_without_float_formatting() {
     assert_eq!(format::greek(Some("-0.00049")), "-0.0005");
 }
 
-#[wasm_bindgen_test]
+#[test]
 fn chart_layout_handles_flat_and_empty_series() {
     assert!(chart::layout(&[]).is_none());
     assert!(

@@ -7,12 +7,21 @@
 //! across chunks, and records every call and every abort. Each test sets the
 //! URL with `history.replaceState` before mounting, and unmounts at the end.
 //!
+//! The end of the file also reads hand-built browser `ReadableStream`s
+//! through the stream loop the app uses, and checks `Retry-After` dates,
+//! which go through the browser's `Date.parse`. The pure logic is tested
+//! natively in `tests/logic.rs`.
+//!
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 //!  cargo test -p frontend --target wasm32-unknown-unknown --test web`
+#![cfg(target_arch = "wasm32")]
 
 use frontend::App;
+use frontend::api;
+use frontend::api::stream::read_lines;
 use frontend::clock;
 use serde_json::{Value, json};
+use shared::ts::stream::QuoteStreamMessage;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
@@ -733,4 +742,81 @@ async fn chart_without_bars_is_an_empty_state() {
     ]));
     let _app = mount_at("/chart/ZZZ?range=1D");
     wait_text(&tid("chart-empty"), "No price history for ZZZ").await;
+}
+
+// ---- a real ReadableStream ----------------------------------------------
+
+const HEARTBEAT: &str = r#"{"Heartbeat":1,"Timestamp":"2021-03-02T18:01:23Z"}"#;
+const QUOTE: &str =
+    r#"{"Symbol":"MSFT","Last":"212.85","Bid":"212.85","Ask":"212.87","Volume":"5852511"}"#;
+
+fn stream_of(lines: &[&str]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// A `ReadableStream` that yields `chunks` (as UTF-8 bytes) and closes.
+fn readable(chunks: &[&str]) -> web_sys::ReadableStreamDefaultReader {
+    let make = js_sys::Function::new_with_args(
+        "chunks",
+        "const enc = new TextEncoder(); let i = 0;
+         return new ReadableStream({ pull(c) {
+             if (i < chunks.length) { c.enqueue(enc.encode(chunks[i++])); } else { c.close(); }
+         }}).getReader();",
+    );
+    let array = js_sys::Array::new();
+    for c in chunks {
+        array.push(&JsValue::from_str(c));
+    }
+    make.call1(&JsValue::NULL, &array).unwrap().unchecked_into()
+}
+
+#[wasm_bindgen_test]
+async fn reads_a_browser_stream_with_objects_split_across_chunks() {
+    let body = stream_of(&[QUOTE, HEARTBEAT, r#"{"Symbol":"MSFT","Last":"212.90"}"#]);
+    let (a, rest) = body.split_at(17);
+    let (b, c) = rest.split_at(60);
+    let reader = readable(&[a, b, c]);
+    let (got, why) = read_lines::<QuoteStreamMessage>(&reader).await;
+    assert_eq!(got.len(), 2, "heartbeats are not delivered");
+    assert!(matches!(&got[1], QuoteStreamMessage::Quote(q) if q.last.as_deref() == Some("212.90")));
+    assert_eq!(why, "lost: the stream ended");
+}
+
+#[wasm_bindgen_test]
+async fn a_go_away_line_ends_the_read_and_asks_for_a_reconnect() {
+    let body = stream_of(&[QUOTE, r#"{"Error":"GoAway","Message":"bye"}"#, QUOTE]);
+    let reader = readable(&[&body]);
+    let (got, why) = read_lines::<QuoteStreamMessage>(&reader).await;
+    assert_eq!(got.len(), 1, "nothing after GoAway is delivered");
+    assert_eq!(why, "server: bye");
+}
+
+#[wasm_bindgen_test]
+async fn a_last_line_without_newline_is_delivered_at_the_end() {
+    let reader = readable(&[&format!("{QUOTE}\n"), r#"{"Symbol":"MSFT","Bid":"1"}"#]);
+    let (got, _) = read_lines::<QuoteStreamMessage>(&reader).await;
+    assert_eq!(got.len(), 2);
+}
+
+// ---- Retry-After dates ---------------------------------------------------
+
+#[wasm_bindgen_test]
+fn retry_after_seconds_dates_and_garbage() {
+    let now = 1_700_000_000_000.0;
+    assert_eq!(api::parse_retry_after(Some("7"), now), 7);
+    assert_eq!(api::parse_retry_after(Some(" 0 "), now), 1);
+    assert_eq!(
+        api::parse_retry_after(None, now),
+        api::DEFAULT_RETRY_AFTER_SECS
+    );
+    assert_eq!(
+        api::parse_retry_after(Some("soon"), now),
+        api::DEFAULT_RETRY_AFTER_SECS
+    );
+    assert_eq!(
+        api::parse_retry_after(Some("999999"), now),
+        api::MAX_RETRY_AFTER_SECS
+    );
+    let in_12s = js_sys::Date::new(&JsValue::from_f64(now + 12_000.0)).to_utc_string();
+    assert_eq!(api::parse_retry_after(Some(&String::from(in_12s)), now), 12);
 }

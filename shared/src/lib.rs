@@ -7,6 +7,9 @@
 //! - [`api`]: the backend's own JSON — session status and the error body with
 //!   its [`api::ErrorCode`].
 //! - [`ts`]: TradeStation v3 payloads the SPA shows and the simulator serves.
+//! - [`stream_kind`]: what a stream's `Error` and `StreamStatus` values
+//!   mean (which ones end the request).
 
 pub mod api;
+pub mod stream_kind;
 pub mod ts;

@@ -1,7 +1,7 @@
 //! `/`: the landing page when signed out, the session panel when signed in.
 //!
-//! A failed sign-in comes back as `/?auth_error=<code>` (`CONTRACT.md`); the
-//! code is explained here in words.
+//! A failed sign-in comes back from the backend's callback as
+//! `/?auth_error=<code>`; the code is explained here in words.
 //!
 //! When the signed-out call to action first renders, the page sets the
 //! `app-interactive` performance mark: the end-to-end test reads it to time

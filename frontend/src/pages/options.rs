@@ -6,17 +6,16 @@
 //! (`?underlying=MSFT&expiration=2021-12-17`).
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 use shared::ts::options::{Expiration, OptionChainSpread};
 use shared::ts::stream::OptionChainStreamMessage;
 
 use crate::api;
-use crate::api::stream::{StreamState, spawn_stream};
+use crate::api::stream::StreamState;
 use crate::components::{Loader, Loading, RequireSession, StreamBadge};
 use crate::format;
+use crate::hooks::{use_query_mirror, use_stream};
 use crate::model::chain::{ChainBook, ChainRow};
-use crate::session::Session;
 use crate::watchlist;
 
 #[component]
@@ -41,9 +40,7 @@ fn expiration_param(e: &Expiration) -> Option<String> {
 
 #[component]
 fn OptionsView() -> impl IntoView {
-    let session = expect_context::<Session>();
     let query = use_query_map();
-    let navigate = use_navigate();
     let initial = query
         .with_untracked(|q| q.get("underlying"))
         .and_then(|u| watchlist::normalise(&u).ok())
@@ -74,54 +71,27 @@ fn OptionsView() -> impl IntoView {
     });
 
     // Mirror the choice into the URL.
-    Effect::new(move |_| {
-        let u = underlying.get();
-        let e = expiration.get();
-        let mut url = format!("/options?underlying={}", api::encode_segment(&u));
-        if let Some(e) = &e {
-            url.push_str(&format!("&expiration={}", api::encode_segment(e)));
-        }
-        let same = query.with_untracked(|q| {
-            q.get("underlying").as_deref() == Some(u.as_str()) && q.get("expiration") == e
-        });
-        if !same {
-            navigate(
-                &url,
-                NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            );
-        }
+    use_query_mirror("/options", move || {
+        vec![
+            ("underlying", Some(underlying.get())),
+            ("expiration", expiration.get()),
+        ]
     });
 
     let book = RwSignal::new(ChainBook::default());
-    let state = RwSignal::new(StreamState::Connecting);
-    Effect::new(move |_| {
-        let u = underlying.get();
-        let Some(e) = expiration.get() else {
-            return;
-        };
-        book.update(ChainBook::clear);
-        state.set(StreamState::Connecting);
-        let handle = spawn_stream(
-            api::chain_stream_url(&u, &e),
-            move |message: OptionChainStreamMessage| {
-                book.update(|b| {
-                    b.apply(message);
-                });
-            },
-            move |s: StreamState| {
-                if let StreamState::Stopped(e) = &s {
-                    session.lost(e);
-                }
-                state.set(s);
-            },
-        );
-        let handle = send_wrapper::SendWrapper::new(handle);
-        on_cleanup(move || handle.stop());
-    });
+    let state = use_stream(
+        move || {
+            let u = underlying.get();
+            let e = expiration.get()?;
+            book.update(ChainBook::clear);
+            Some(api::chain_stream_url(&u, &e))
+        },
+        move |message: OptionChainStreamMessage| {
+            book.update(|b| {
+                b.apply(message);
+            });
+        },
+    );
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

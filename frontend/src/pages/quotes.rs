@@ -7,16 +7,14 @@
 //! size beside it.
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 use shared::ts::stream::QuoteStreamMessage;
 
 use crate::api;
-use crate::api::stream::{StreamState, spawn_stream};
 use crate::components::{RequireSession, StreamBadge};
 use crate::format;
+use crate::hooks::{use_query_mirror, use_stream};
 use crate::model::quotes::{Direction, QuoteBook};
-use crate::session::Session;
 use crate::watchlist;
 
 #[component]
@@ -30,27 +28,15 @@ pub fn QuotesPage() -> impl IntoView {
     }
 }
 
-fn url_for(list: &[String]) -> String {
-    let param = list
-        .iter()
-        .map(|s| api::encode_segment(s))
-        .collect::<Vec<_>>()
-        .join(",");
-    format!("/quotes?symbols={param}")
-}
-
 #[component]
 fn QuotesView() -> impl IntoView {
-    let session = expect_context::<Session>();
     let query = use_query_map();
-    let navigate = use_navigate();
     let from_url = query.with_untracked(|q| q.get("symbols"));
     let symbols = RwSignal::new(watchlist::initial(
         from_url.as_deref(),
         watchlist::load().as_deref(),
     ));
     let book = RwSignal::new(QuoteBook::default());
-    let state = RwSignal::new(StreamState::Connecting);
 
     // Back/forward to another `?symbols=`: follow the URL.
     Effect::new(move |_| {
@@ -63,42 +49,22 @@ fn QuotesView() -> impl IntoView {
     });
 
     // Persist, mirror into the URL, and (re)start the stream.
-    Effect::new(move |_| {
-        let list = symbols.get();
-        watchlist::save(&list);
-        let wanted = watchlist::to_param(&list);
-        if query.with_untracked(|q| q.get("symbols")) != Some(wanted) {
-            navigate(
-                &url_for(&list),
-                NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            );
-        }
-        book.update(|b| b.retain(&list));
-        if list.is_empty() {
-            return;
-        }
-        state.set(StreamState::Connecting);
-        let handle = spawn_stream(
-            api::quote_stream_url(&list),
-            move |message: QuoteStreamMessage| {
-                book.update(|b| {
-                    b.apply(message);
-                });
-            },
-            move |s: StreamState| {
-                if let StreamState::Stopped(e) = &s {
-                    session.lost(e);
-                }
-                state.set(s);
-            },
-        );
-        let handle = send_wrapper::SendWrapper::new(handle);
-        on_cleanup(move || handle.stop());
+    Effect::new(move |_| symbols.with(|list| watchlist::save(list)));
+    use_query_mirror("/quotes", move || {
+        vec![("symbols", Some(symbols.with(|l| watchlist::to_param(l))))]
     });
+    let state = use_stream(
+        move || {
+            let list = symbols.get();
+            book.update(|b| b.retain(&list));
+            (!list.is_empty()).then(|| api::quote_stream_url(&list))
+        },
+        move |message: QuoteStreamMessage| {
+            book.update(|b| {
+                b.apply(message);
+            });
+        },
+    );
 
     let draft = RwSignal::new(String::new());
     let errors = RwSignal::new(Vec::<String>::new());
