@@ -607,3 +607,5 @@ impl Params {
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod trading_tests;

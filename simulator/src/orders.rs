@@ -792,9 +792,6 @@ impl Book {
     /// price step since the last look (sampled when the gap is long).
     pub(crate) fn advance(&mut self, now_ms: i64, prices: Prices<'_>, instant: bool) -> Activity {
         let mut activity = Activity::default();
-        if now_ms <= self.checked_ms {
-            return activity;
-        }
         let working: Vec<String> = self
             .ledgers
             .iter()
@@ -803,13 +800,18 @@ impl Book {
             .map(|o| o.id.clone())
             .collect();
         if working.is_empty() {
-            self.checked_ms = now_ms;
+            self.checked_ms = self.checked_ms.max(now_ms);
             return activity;
         }
-        let first = self.checked_ms - self.checked_ms.rem_euclid(STEP_MS) + STEP_MS;
-        let span = now_ms - first;
-        let step = (span / MAX_STEPS).max(STEP_MS);
-        let mut t = first.min(now_ms);
+        // Looking again at the same instant still checks it: a pinned price
+        // may have moved while the clock stood still.
+        let first = if now_ms <= self.checked_ms {
+            now_ms
+        } else {
+            (self.checked_ms - self.checked_ms.rem_euclid(STEP_MS) + STEP_MS).min(now_ms)
+        };
+        let step = ((now_ms - first) / MAX_STEPS).max(STEP_MS);
+        let mut t = first;
         loop {
             for id in &working {
                 if self.work(id, t, prices, instant) {
@@ -821,7 +823,7 @@ impl Book {
             }
             t = (t + step).min(now_ms);
         }
-        self.checked_ms = now_ms;
+        self.checked_ms = self.checked_ms.max(now_ms);
         activity
     }
 
@@ -842,9 +844,10 @@ impl Book {
             }
             return false;
         }
-        if order.expires_ms.is_some_and(|at| t_ms >= at) {
+        if let Some(at) = order.expires_ms.filter(|at| t_ms >= *at) {
+            // Stamped at the close itself, however coarse the steps were.
             if let Some(order) = self.find_mut(order_id) {
-                close(order, Status::Expired, t_ms);
+                close(order, Status::Expired, at);
             }
             self.revision += 1;
             return false;
