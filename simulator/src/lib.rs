@@ -34,9 +34,11 @@
 //! - [`market`](self::market): deterministic prices, quotes, bars, symbols.
 //! - [`options`](self::options): expirations, strikes, Black-Scholes chains.
 //! - [`stream`](self::stream): the newline-delimited streaming bodies.
+//! - [`account_stream`](self::account_stream): the order and position streams.
 //! - [`calendar`](self::calendar): civil dates and RFC 3339 without a crate.
 //! - [`num`](self::num): hashing, noise, rounding, decimal formatting (a leaf).
 
+mod account_stream;
 mod auth;
 mod brokerage;
 mod calendar;
@@ -344,6 +346,14 @@ impl Simulator {
             .route(
                 "/v3/brokerage/accounts/{ids}/historicalorders",
                 get(brokerage::historical_orders),
+            )
+            .route(
+                "/v3/brokerage/stream/accounts/{ids}/orders",
+                get(account_stream::orders),
+            )
+            .route(
+                "/v3/brokerage/stream/accounts/{ids}/positions",
+                get(account_stream::positions),
             )
             .merge(execution::router())
             .route("/v3/marketdata/quotes/{symbols}", get(data::quotes))

@@ -737,3 +737,221 @@ async fn routes_and_activation_triggers_are_listed() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The lines of a streaming body, read as they arrive.
+struct StreamLines<S> {
+    chunks: S,
+    buffer: String,
+}
+
+impl<S, E> StreamLines<S>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    /// Lines up to and including the first that `stop` accepts (at most
+    /// 400 chunks).
+    async fn until(&mut self, stop: impl Fn(&Value) -> bool) -> Vec<Value> {
+        use futures_util::StreamExt;
+        let mut seen = Vec::new();
+        for _ in 0..400 {
+            while let Some(end) = self.buffer.find('\n') {
+                let line: String = self.buffer.drain(..=end).collect();
+                let value: Value =
+                    serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{line}: {e}"));
+                let done = stop(&value);
+                seen.push(value);
+                if done {
+                    return seen;
+                }
+            }
+            let chunk = self.chunks.next().await.expect("the stream ended").unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        panic!("not seen in 400 chunks: {seen:?}");
+    }
+}
+
+async fn open_stream(
+    sim: &Simulator,
+    uri: &str,
+    token: &str,
+) -> StreamLines<impl futures_util::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin + use<>>
+{
+    use tower::ServiceExt;
+    let request = Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = sim.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        super::account_stream::CONTENT_TYPE
+    );
+    StreamLines {
+        chunks: response.into_body().into_data_stream(),
+        buffer: String::new(),
+    }
+}
+
+fn end_of_snapshot(v: &Value) -> bool {
+    v["StreamStatus"] == "EndSnapshot"
+}
+
+#[tokio::test(start_paused = true)]
+async fn order_and_position_streams_report_a_resting_fill_and_a_closed_position() {
+    let (sim, token) = trading("trader", |c| {
+        c.heartbeat_interval = std::time::Duration::from_secs(60)
+    })
+    .await;
+    let margin = account("trader", 0);
+    sim.set_price("AMD", 150.0);
+    let mut request = order(&margin, "AMD", "20", "BUY", "Limit");
+    request["LimitPrice"] = json!("140");
+    let id = placed_id(&place(&sim, &token, request).await);
+
+    let mut orders = open_stream(
+        &sim,
+        &format!("/v3/brokerage/stream/accounts/{margin},NOPE1/orders"),
+        &token,
+    )
+    .await;
+    let snapshot = orders.until(end_of_snapshot).await;
+    assert!(
+        snapshot
+            .iter()
+            .any(|o| o["Error"] == "Forbidden" && o["AccountID"] == "NOPE1")
+    );
+    assert!(
+        snapshot
+            .iter()
+            .any(|o| o["OrderID"] == id.as_str() && o["Status"] == "OPN")
+    );
+    let mut positions = open_stream(
+        &sim,
+        &format!("/v3/brokerage/stream/accounts/{margin}/positions?changes=true"),
+        &token,
+    )
+    .await;
+    let snapshot = positions.until(end_of_snapshot).await;
+    assert!(
+        snapshot
+            .iter()
+            .any(|p| p["Symbol"] == "MSFT" && p["Quantity"] == "100")
+    );
+    assert!(!snapshot.iter().any(|p| p["Symbol"] == "AMD"));
+    assert_eq!(sim.stats().open_streams, 2);
+
+    sim.set_price("AMD", 139.5);
+    let fill = orders.until(|o| o["OrderID"] == id.as_str()).await;
+    assert_eq!(fill.last().unwrap()["Status"], "FLL");
+    let opened = positions.until(|p| p["Symbol"] == "AMD").await;
+    let amd = opened.last().unwrap().clone();
+    assert_eq!(
+        (amd["Quantity"].as_str(), amd["AveragePrice"].as_str()),
+        (Some("20"), Some("139.51"))
+    );
+    let position_id = amd["PositionID"].as_str().unwrap().to_owned();
+
+    sim.set_price("AMD", 141.0);
+    let change = positions
+        .until(|p| p["PositionID"] == position_id.as_str())
+        .await;
+    let change = change.last().unwrap();
+    assert!(
+        change.get("Symbol").is_none(),
+        "changed fields only: {change}"
+    );
+    assert_eq!(change["Last"], "141");
+
+    placed_id(&place(&sim, &token, order(&margin, "AMD", "20", "SELL", "Market")).await);
+    let closed = positions
+        .until(|p| p["PositionID"] == position_id.as_str() && p.get("Deleted").is_some())
+        .await;
+    assert_eq!(
+        closed.last().unwrap(),
+        &json!({"PositionID": position_id, "Deleted": true})
+    );
+    drop((orders, positions));
+    assert_eq!(sim.stats().open_streams, 0);
+}
+
+#[tokio::test]
+async fn over_real_http_a_placed_order_appears_in_rest_and_in_the_order_stream() {
+    let (sim, token) = trading("trader", |c| {
+        c.tick_interval = std::time::Duration::from_millis(20);
+    })
+    .await;
+    let margin = account("trader", 0);
+    sim.set_price("AAPL", 200.0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, sim.router()).into_future());
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}");
+
+    let response = client
+        .get(format!(
+            "{base}/v3/brokerage/stream/accounts/{margin}/orders"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        super::account_stream::CONTENT_TYPE
+    );
+    let mut stream = StreamLines {
+        chunks: response.bytes_stream(),
+        buffer: String::new(),
+    };
+    stream.until(end_of_snapshot).await;
+
+    let request = order(&margin, "AAPL", "3", "BUY", "Market");
+    let confirm: Value = client
+        .post(format!("{base}/v3/orderexecution/orderconfirm"))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        confirm["Confirmations"][0]["SummaryMessage"],
+        "Buy 3 AAPL @ Market"
+    );
+    let placed: Value = client
+        .post(format!("{base}/v3/orderexecution/orders"))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = placed["Orders"][0]["OrderID"].as_str().unwrap().to_owned();
+    let listed: Value = client
+        .get(format!("{base}/v3/brokerage/accounts/{margin}/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["Orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["OrderID"] == id.as_str() && o["Status"] == "FLL")
+    );
+    let seen = stream.until(|o| o["OrderID"] == id.as_str()).await;
+    assert_eq!(seen.last().unwrap()["FilledPrice"], "200.02");
+    server.abort();
+}
