@@ -31,6 +31,7 @@
 //! - [`brokerage`](self::brokerage): accounts, balances, positions, orders.
 //! - [`orders`](self::orders): the matching engine (one book per user).
 //! - [`execution`](self::execution): the `/v3/orderexecution` routes.
+//! - [`lookup`](self::lookup): the v2 symbol suggest and search.
 //! - [`market`](self::market): deterministic prices, quotes, bars, symbols.
 //! - [`options`](self::options): expirations, strikes, Black-Scholes chains.
 //! - [`stream`](self::stream): the newline-delimited streaming bodies.
@@ -46,6 +47,7 @@ mod data;
 mod execution;
 mod keys;
 pub mod layout;
+mod lookup;
 mod market;
 mod num;
 mod options;
@@ -355,6 +357,8 @@ impl Simulator {
                 "/v3/brokerage/stream/accounts/{ids}/positions",
                 get(account_stream::positions),
             )
+            .route("/v2/data/symbols/suggest/{text}", get(lookup::suggest))
+            .route("/v2/data/symbols/search/{criteria}", get(lookup::search))
             .merge(execution::router())
             .route("/v3/marketdata/quotes/{symbols}", get(data::quotes))
             .route("/v3/marketdata/barcharts/{symbol}", get(data::bars))

@@ -300,6 +300,19 @@ impl Market {
         None
     }
 
+    /// Every listed instrument a symbol look-up can find: the named stocks,
+    /// ETFs and indexes, each futures root's continuous and front contract.
+    pub(crate) fn listed(&self, now_ms: i64) -> Vec<Instrument> {
+        let named = UNIVERSE.iter().map(|u| u.0.to_owned());
+        let futures = FUTURES
+            .iter()
+            .flat_map(|f| [format!("@{}", f.0), Self::front_future(f.0, now_ms)]);
+        named
+            .chain(futures)
+            .filter_map(|symbol| self.instrument(&symbol))
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn make(
         &self,
