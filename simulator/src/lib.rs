@@ -29,25 +29,35 @@
 //! - [`tokens`](self::tokens): MAC'd access and refresh tokens.
 //! - [`data`](self::data): bearer check, rate limits, REST market data.
 //! - [`brokerage`](self::brokerage): accounts, balances, positions, orders.
+//! - [`orders`](self::orders): the matching engine (one book per user).
+//! - [`execution`](self::execution): the `/v3/orderexecution` routes.
+//! - [`lookup`](self::lookup): the v2 symbol suggest and search.
 //! - [`market`](self::market): deterministic prices, quotes, bars, symbols.
 //! - [`options`](self::options): expirations, strikes, Black-Scholes chains.
 //! - [`stream`](self::stream): the newline-delimited streaming bodies.
+//! - [`account_stream`](self::account_stream): the order and position streams.
 //! - [`calendar`](self::calendar): civil dates and RFC 3339 without a crate.
+//! - [`num`](self::num): hashing, noise, rounding, decimal formatting (a leaf).
 
+mod account_stream;
 mod auth;
 mod brokerage;
 mod calendar;
 mod data;
+mod execution;
 mod keys;
 pub mod layout;
+mod lookup;
 mod market;
+mod num;
 mod options;
+mod orders;
 mod stream;
 mod tokens;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -61,6 +71,7 @@ use shared::ts::error::ErrorResponse;
 use self::keys::SigningKey;
 pub use self::layout::SimUrls;
 use self::market::Market;
+use self::orders::{Book, Touch};
 use self::tokens::TokenCodec;
 
 /// How the simulator behaves. Build it with [`SimConfig::new`] and override
@@ -95,6 +106,11 @@ pub struct SimConfig {
     /// `0` disables the limit. Default 5000: generous, as the point is the
     /// headers, not the refusal.
     pub rate_limit: u32,
+    /// On (TradeStation's SIM): market orders fill and cancels complete
+    /// inside the request that sends them. Off: they are acknowledged
+    /// (`ACK`, `UCN`) and complete at the next price step, as on a live
+    /// venue. Resting orders are checked on every price step either way.
+    pub instant_fills: bool,
 }
 
 impl SimConfig {
@@ -117,6 +133,7 @@ impl SimConfig {
             tick_interval: Duration::from_millis(750),
             heartbeat_interval: Duration::from_secs(5),
             rate_limit: 5000,
+            instant_fills: true,
         }
     }
 
@@ -144,6 +161,7 @@ impl fmt::Debug for SimConfig {
             .field("tick_interval", &self.tick_interval)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("rate_limit", &self.rate_limit)
+            .field("instant_fills", &self.instant_fills)
             .finish()
     }
 }
@@ -168,6 +186,21 @@ pub struct SimStats {
     /// Streams whose body is still held by a client (a gauge): back to zero
     /// once every client has hung up.
     pub open_streams: u64,
+    /// Calls of `POST /v3/orderexecution/orders` and `…/ordergroups` that
+    /// passed the bearer check, whatever their outcome: what reached the
+    /// broker.
+    pub order_requests: u64,
+    /// Orders accepted into a book (a group counts each order).
+    pub orders_placed: u64,
+    /// Orders refused inside a 200 (`Errors[]`).
+    pub orders_rejected: u64,
+    /// Fills.
+    pub orders_filled: u64,
+    /// Calls of `orderconfirm` and `ordergroupconfirm`.
+    pub order_confirms: u64,
+    /// Accepted cancels and replaces.
+    pub order_cancels: u64,
+    pub order_replaces: u64,
 }
 
 #[derive(Debug, Default)]
@@ -180,11 +213,22 @@ struct Counters {
     api_requests: AtomicU64,
     api_unauthorized: AtomicU64,
     open_streams: AtomicU64,
+    order_requests: AtomicU64,
+    orders_placed: AtomicU64,
+    orders_rejected: AtomicU64,
+    orders_filled: AtomicU64,
+    order_confirms: AtomicU64,
+    order_cancels: AtomicU64,
+    order_replaces: AtomicU64,
 }
 
 impl Counters {
     fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -231,7 +275,17 @@ struct Inner {
     access_floor: AtomicU64,
     /// Last issue stamp handed out; stamps strictly increase.
     last_stamp: AtomicU64,
+    /// Each user's brokerage book, created on first use. Locked before
+    /// `forced` when both are needed, never across an `.await`.
+    books: Mutex<HashMap<String, Book>>,
+    /// Prices tests pin with [`Simulator::set_price`].
+    forced: Mutex<HashMap<String, f64>>,
+    /// The trading clock in Unix ms; [`WALL_CLOCK`] follows the wall clock.
+    clock_ms: AtomicI64,
 }
+
+/// [`Inner::clock_ms`] when no manual clock is set.
+const WALL_CLOCK: i64 = i64::MIN;
 
 /// The simulator: cheap to clone, all clones share one state.
 #[derive(Clone)]
@@ -268,6 +322,9 @@ impl Simulator {
                 token_delay_ms: AtomicU64::new(0),
                 access_floor: AtomicU64::new(0),
                 last_stamp: AtomicU64::new(0),
+                books: Mutex::new(HashMap::new()),
+                forced: Mutex::new(HashMap::new()),
+                clock_ms: AtomicI64::new(WALL_CLOCK),
             }),
         }
     }
@@ -288,6 +345,21 @@ impl Simulator {
                 "/v3/brokerage/accounts/{ids}/orders",
                 get(brokerage::orders),
             )
+            .route(
+                "/v3/brokerage/accounts/{ids}/historicalorders",
+                get(brokerage::historical_orders),
+            )
+            .route(
+                "/v3/brokerage/stream/accounts/{ids}/orders",
+                get(account_stream::orders),
+            )
+            .route(
+                "/v3/brokerage/stream/accounts/{ids}/positions",
+                get(account_stream::positions),
+            )
+            .route("/v2/data/symbols/suggest/{text}", get(lookup::suggest))
+            .route("/v2/data/symbols/search/{criteria}", get(lookup::search))
+            .merge(execution::router())
             .route("/v3/marketdata/quotes/{symbols}", get(data::quotes))
             .route("/v3/marketdata/barcharts/{symbol}", get(data::bars))
             .route("/v3/marketdata/symbols/{symbols}", get(data::symbols))
@@ -341,6 +413,13 @@ impl Simulator {
             api_requests: load(&c.api_requests),
             api_unauthorized: load(&c.api_unauthorized),
             open_streams: load(&c.open_streams),
+            order_requests: load(&c.order_requests),
+            orders_placed: load(&c.orders_placed),
+            orders_rejected: load(&c.orders_rejected),
+            orders_filled: load(&c.orders_filled),
+            order_confirms: load(&c.order_confirms),
+            order_cancels: load(&c.order_cancels),
+            order_replaces: load(&c.order_replaces),
         }
     }
 
@@ -356,6 +435,82 @@ impl Simulator {
     pub fn set_token_delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.inner.token_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Pins the trading price of `symbol` (any case): orders fill, rest and
+    /// trigger against it, positions and balances are valued at it, with
+    /// the usual bid/ask spread around it. Resting orders are checked at
+    /// once. Market-data quotes and streams keep the modelled path.
+    pub fn set_price(&self, symbol: &str, price: f64) {
+        lock(&self.inner.forced).insert(symbol.trim().to_ascii_uppercase(), price);
+        self.advance_books();
+    }
+
+    /// Lets `symbol` follow the modelled price path again.
+    pub fn clear_price(&self, symbol: &str) {
+        lock(&self.inner.forced).remove(&symbol.trim().to_ascii_uppercase());
+    }
+
+    /// Stops the trading clock at `unix_ms` (orders, fills, expiry and
+    /// valuations read it); resting orders are checked up to it at once.
+    pub fn set_clock(&self, unix_ms: i64) {
+        self.inner
+            .clock_ms
+            .store(unix_ms.max(WALL_CLOCK + 1), Ordering::SeqCst);
+        self.advance_books();
+    }
+
+    /// Moves a stopped clock forward (from the wall clock's reading when
+    /// none is set), checking resting orders at every price step on the way.
+    pub fn advance_clock(&self, by: Duration) {
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.set_clock(self.now_ms().saturating_add(by));
+    }
+
+    /// The trading clock follows the wall clock again (the default).
+    pub fn use_wall_clock(&self) {
+        self.inner.clock_ms.store(WALL_CLOCK, Ordering::SeqCst);
+    }
+
+    /// The trading clock in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        match self.inner.clock_ms.load(Ordering::SeqCst) {
+            WALL_CLOCK => calendar::now_ms(),
+            ms => ms,
+        }
+    }
+
+    /// The prices an order meets: a pinned price, else the market's path.
+    fn touch(&self, inst: &market::Instrument, t_ms: i64) -> Touch {
+        let forced = lock(&self.inner.forced).get(&inst.symbol).copied();
+        let last = forced.unwrap_or_else(|| self.market().price(inst, t_ms));
+        let (bid, ask) = Market::bid_ask(inst, last);
+        Touch { last, bid, ask }
+    }
+
+    /// Runs `f` on `user`'s book (seeded on first use) after bringing it
+    /// to the trading clock's now.
+    fn with_book<T>(&self, user: &str, f: impl FnOnce(&mut Book) -> T) -> T {
+        let now = self.now_ms();
+        let prices = |inst: &market::Instrument, t: i64| self.touch(inst, t);
+        let mut books = lock(&self.inner.books);
+        let book = books
+            .entry(user.to_owned())
+            .or_insert_with(|| brokerage::seed_book(self.market(), self.config().seed, user, now));
+        let activity = book.advance(now, &prices, self.config().instant_fills);
+        Counters::add(&self.counters().orders_filled, activity.fills);
+        f(book)
+    }
+
+    /// Brings every book to the trading clock's now.
+    fn advance_books(&self) {
+        let now = self.now_ms();
+        let prices = |inst: &market::Instrument, t: i64| self.touch(inst, t);
+        let mut books = lock(&self.inner.books);
+        for book in books.values_mut() {
+            let activity = book.advance(now, &prices, self.config().instant_fills);
+            Counters::add(&self.counters().orders_filled, activity.fills);
+        }
     }
 
     /// A strictly increasing issue stamp (wall-clock microseconds, bumped
@@ -393,6 +548,13 @@ impl Simulator {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A `std` mutex that keeps serving after a panic elsewhere (plain data).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// TradeStation's error body with a status.
@@ -459,3 +621,5 @@ impl Params {
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod trading_tests;

@@ -18,6 +18,7 @@ use shared::ts::quotes::{MarketFlags, Quote, SymbolError};
 use shared::ts::symbols::{PriceFormat, QuantityFormat, SymbolDetail};
 
 use super::calendar::{self, DAY_MS, HOUR_MS};
+use super::num::{fmt_decimal, fmt_price, fnv, hash2, round_to, unit_f, value_noise};
 use super::options::OptionContract;
 
 /// Seconds in a (calendar) year, the unit of volatility.
@@ -299,6 +300,19 @@ impl Market {
         None
     }
 
+    /// Every listed instrument a symbol look-up can find: the named stocks,
+    /// ETFs and indexes, each futures root's continuous and front contract.
+    pub(crate) fn listed(&self, now_ms: i64) -> Vec<Instrument> {
+        let named = UNIVERSE.iter().map(|u| u.0.to_owned());
+        let futures = FUTURES
+            .iter()
+            .flat_map(|f| [format!("@{}", f.0), Self::front_future(f.0, now_ms)]);
+        named
+            .chain(futures)
+            .filter_map(|symbol| self.instrument(&symbol))
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn make(
         &self,
@@ -426,6 +440,25 @@ impl Market {
         }
     }
 
+    /// Bid and ask around a last price, as the quotes show them.
+    pub(crate) fn bid_ask(inst: &Instrument, last: f64) -> (f64, f64) {
+        match inst.class {
+            AssetClass::Index => (last, last),
+            AssetClass::Option => {
+                let half = (last * 0.02).max(0.01);
+                (
+                    round_to((last - half).max(0.0), 0.01),
+                    round_to(last + half, 0.01),
+                )
+            }
+            AssetClass::Future => (last - inst.tick, last + inst.tick),
+            AssetClass::Stock => {
+                let half = round_to(last * 0.0001, 0.01).max(0.01);
+                (last - half, last + half)
+            }
+        }
+    }
+
     /// A full quote at `t_ms` (snapped to the half-second grid).
     pub(crate) fn quote(&self, inst: &Instrument, t_ms: i64, day: &DayStats) -> Quote {
         let t_ms = t_ms - t_ms.rem_euclid(STEP_MS);
@@ -447,31 +480,16 @@ impl Market {
         let frac = ((t_ms - day_start) as f64 / DAY_MS as f64).clamp(0.0, 1.0);
         let volume = (inst.daily_volume * frac).round();
         let h = hash2(inst.key(), step);
-        let (bid, ask, bid_size, ask_size, last_size) = match inst.class {
-            AssetClass::Index => (last, last, 0, 0, 0),
-            AssetClass::Option => {
-                let half = (last * 0.02).max(0.01);
-                let bid = round_to((last - half).max(0.0), 0.01);
-                let ask = round_to(last + half, 0.01);
-                (bid, ask, 1 + h % 50, 1 + (h >> 8) % 50, 1 + (h >> 16) % 10)
-            }
-            AssetClass::Future => (
-                last - inst.tick,
-                last + inst.tick,
-                1 + h % 40,
-                1 + (h >> 8) % 40,
-                1 + (h >> 16) % 5,
+        let (bid, ask) = Self::bid_ask(inst, last);
+        let (bid_size, ask_size, last_size) = match inst.class {
+            AssetClass::Index => (0, 0, 0),
+            AssetClass::Option => (1 + h % 50, 1 + (h >> 8) % 50, 1 + (h >> 16) % 10),
+            AssetClass::Future => (1 + h % 40, 1 + (h >> 8) % 40, 1 + (h >> 16) % 5),
+            AssetClass::Stock => (
+                100 * (1 + h % 20),
+                100 * (1 + (h >> 8) % 20),
+                1 + (h >> 16) % 1000,
             ),
-            AssetClass::Stock => {
-                let half = round_to(last * 0.0001, 0.01).max(0.01);
-                (
-                    last - half,
-                    last + half,
-                    100 * (1 + h % 20),
-                    100 * (1 + (h >> 8) % 20),
-                    1 + (h >> 16) % 1000,
-                )
-            }
         };
         let change = last - day.previous_close;
         let change_pct = if day.previous_close > 0.0 {
@@ -733,64 +751,6 @@ pub(crate) fn invalid_symbol(symbol: &str) -> SymbolError {
     }
 }
 
-/// Rounds to a multiple of `tick`.
-pub(crate) fn round_to(x: f64, tick: f64) -> f64 {
-    (x / tick).round() * tick
-}
-
-/// A price as TradeStation writes it: the tick's decimals, trailing zeros
-/// dropped (`"230"`, `"2166.3"`, `"212.85"`).
-pub(crate) fn fmt_price(x: f64, tick: f64) -> String {
-    let decimals = if tick >= 1.0 {
-        0
-    } else if tick >= 0.1 && (tick * 10.0 - (tick * 10.0).round()).abs() < 1e-9 {
-        1
-    } else {
-        2
-    };
-    fmt_decimal(round_to(x, tick), decimals)
-}
-
-/// `decimals` places, trailing zeros dropped, never `-0`.
-pub(crate) fn fmt_decimal(x: f64, decimals: usize) -> String {
-    let mut s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
-        s.truncate(trimmed);
-    }
-    if s == "-0" { "0".into() } else { s }
-}
-
-/// FNV-1a, for turning names into seeds.
-pub(crate) fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// SplitMix64 finaliser of two words.
-pub(crate) fn hash2(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A hash as a float in `[0, 1)`.
-pub(crate) fn unit_f(h: u64) -> f64 {
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Smoothly interpolated lattice noise in `[-1, 1]`.
-fn value_noise(key: u64, x: f64) -> f64 {
-    let i = x.floor();
-    let f = x - i;
-    let at = |n: f64| unit_f(hash2(key, n as i64 as u64)) * 2.0 - 1.0;
-    let u = f * f * (3.0 - 2.0 * f);
-    at(i) * (1.0 - u) + at(i + 1.0) * u
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,9 +850,5 @@ mod tests {
         assert_eq!(es.class, AssetClass::Future);
         assert_eq!(es.point_value, 50.0);
         assert!(market.instrument("ESA26").is_none());
-        assert_eq!(fmt_price(230.0, 0.01), "230");
-        assert_eq!(fmt_price(2166.3, 0.01), "2166.3");
-        assert_eq!(fmt_price(5210.25, 0.25), "5210.25");
-        assert_eq!(fmt_decimal(-0.0001, 2), "0");
     }
 }

@@ -11,10 +11,8 @@
 use shared::ts::options::{OptionChainSpread, OptionLeg};
 
 use super::calendar::{self, DAY_MS};
-use super::market::{
-    AssetClass, CLOSE_OFFSET_MS, Instrument, Market, STEP_MS, YEAR_SECS, fmt_decimal, fnv, hash2,
-    round_to, unit_f,
-};
+use super::market::{AssetClass, CLOSE_OFFSET_MS, Instrument, Market, STEP_MS, YEAR_SECS};
+use super::num::{fmt_decimal, fnv, hash2, round_to, unit_f};
 
 /// Risk-free rate when the request names none.
 pub(crate) const DEFAULT_RISK_FREE: f64 = 0.045;

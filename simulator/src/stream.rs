@@ -43,7 +43,7 @@ const SPLIT_PAUSE: Duration = Duration::from_millis(20);
 const MIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// What a stream says: a snapshot, then changes.
-trait Source: Send + 'static {
+pub(crate) trait Source: Send + 'static {
     fn snapshot(&mut self, t_ms: i64) -> Vec<String>;
     fn update(&mut self, t_ms: i64) -> Vec<String>;
 }
@@ -134,7 +134,7 @@ fn quote_line(map: Map<String, Value>) -> Option<String> {
     line(&QuoteStreamMessage::Quote(Box::new(quote)))
 }
 
-fn line<T: serde::Serialize>(message: &T) -> Option<String> {
+pub(crate) fn line<T: serde::Serialize>(message: &T) -> Option<String> {
     serde_json::to_string(message).ok()
 }
 
@@ -305,6 +305,15 @@ impl<S: Source> Pump<S> {
 }
 
 fn stream_response<S: Source>(sim: &Simulator, source: S) -> Response {
+    stream_response_as(sim, source, CONTENT_TYPE)
+}
+
+/// A streaming response of `source` with the given media type.
+pub(crate) fn stream_response_as<S: Source>(
+    sim: &Simulator,
+    source: S,
+    content_type: &'static str,
+) -> Response {
     let pump = Pump::new(sim, source);
     let chunks = futures_util::stream::unfold(pump, |mut pump| async move {
         let chunk = pump.next_chunk().await;
@@ -312,7 +321,7 @@ fn stream_response<S: Source>(sim: &Simulator, source: S) -> Response {
     });
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         Body::from_stream(chunks),
