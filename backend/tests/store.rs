@@ -5,7 +5,8 @@
 //! per backend: SQLite on a temporary file, and PostgreSQL on a fresh
 //! database created for each test from `TEST_DATABASE_URL` (which
 //! `scripts/test.sh` sets from a throwaway cluster, `scripts/pg.sh`). Without
-//! that variable the PostgreSQL variants say so once and pass.
+//! that variable the PostgreSQL variants fail, unless `SKIP_POSTGRES_TESTS=1`
+//! skips them, each saying `skipped: <test name>` on stderr.
 //!
 //! [`postgres_locking`] covers what only the PostgreSQL store promises: one
 //! refresh per session across replicas, bounded lock waits, and locks that
@@ -142,18 +143,21 @@ impl Harness {
         })
     }
 
-    /// `None` (after saying so once) when `TEST_DATABASE_URL` is not set.
+    /// `None` when `TEST_DATABASE_URL` is not set and
+    /// `SKIP_POSTGRES_TESTS=1`; a failure when neither is set.
     async fn postgres() -> Option<Self> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                use std::io::Write;
-                // Straight to stderr: the test harness captures `eprintln!`.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "postgres store tests skipped: TEST_DATABASE_URL not set"
-                );
-            });
+            // Never a silent pass without a database: fail, unless told to
+            // skip, and then say which test was skipped.
+            assert!(
+                std::env::var("SKIP_POSTGRES_TESTS").as_deref() == Ok("1"),
+                "TEST_DATABASE_URL is not set: PostgreSQL tests need it (scripts/test.sh \
+                 starts a database), or SKIP_POSTGRES_TESTS=1 to skip them"
+            );
+            use std::io::Write;
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(std::io::stderr(), "skipped: {test}");
             return None;
         };
         let database = format!("store_test_{:016x}", rand::random::<u64>());
