@@ -66,6 +66,7 @@ async fn run() -> Result<(), String> {
                         access: AccessToken::new("bench-access-token".to_owned()),
                         refresh: Some(RefreshToken::new("bench-refresh-token".to_owned())),
                         expires_at: now + TEN_YEARS,
+                        obtained_at: now,
                     },
                     user_id: Some("bench".to_owned()),
                     generation: 1,

@@ -80,7 +80,7 @@ pub struct Config {
     pub refresh_skew: Duration,
     pub allowed_origins: Vec<String>,
     pub bind_addr: SocketAddr,
-    pub database_url: String,
+    pub database_url: crate::store::DatabaseUrl,
     pub encryption_key: KeySource,
     pub old_keys: Vec<EncryptionKey>,
     pub static_dir: PathBuf,
@@ -327,16 +327,10 @@ impl Config {
             )
         })?;
 
-        let database_url = vars.string("DATABASE_URL", "sqlite://data/tokens.db");
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(bad(
-                "DATABASE_URL",
-                "expected sqlite://path or postgres://… (the value is not shown: it may hold a password)",
-            ));
-        }
+        let database_url = vars
+            .string("DATABASE_URL", "sqlite://data/tokens.db")
+            .parse::<crate::store::DatabaseUrl>()
+            .map_err(|e| bad("DATABASE_URL", e.to_string()))?;
 
         let idle_days = vars
             .get("SESSION_IDLE_DAYS")

@@ -76,6 +76,11 @@ pub struct Started {
     /// The simulator, in simulation mode.
     pub simulator: Option<simulation::Simulator>,
     pub state: AppState,
+    /// The sweeps; [`sweep::BackgroundTasks::shutdown`] stops them.
+    pub background: sweep::BackgroundTasks,
+    /// SQLite: this process's claim on the database file, held as long as
+    /// this value lives.
+    pub store_lock: Option<store::sqlite::ProcessLock>,
 }
 
 /// Why the app could not start. One line each.
@@ -117,8 +122,8 @@ pub async fn start(
     let key = keyfile::load(&config.encryption_key)?;
     let sealer = Arc::new(Sealer::new(&key, &config.old_keys));
     let lock_wait = config.http_timeout + Duration::from_secs(5);
-    let store: Arc<dyn TokenStore> =
-        store::connect(&config.database_url, sealer, lock_wait).await?;
+    let opened = store::open(&config.database_url, sealer, lock_wait).await?;
+    let store: Arc<dyn TokenStore> = opened.store;
 
     let (credentials, simulator) = match &config.mode {
         Mode::TradeStation(ts) => (ts.as_ref().clone(), None),
@@ -151,8 +156,6 @@ pub async fn start(
         oauth.clone(),
         overrides.clock.clone(),
         config.refresh_skew,
-        // Only a store this process alone writes may be cached.
-        config.database_url.starts_with("sqlite:"),
     );
     let session_max_age = config
         .session_idle
@@ -186,14 +189,14 @@ pub async fn start(
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
 
-    if let Some(idle) = config.session_idle {
-        tokio::spawn(sweep::run(state.clone(), idle));
-    }
+    let background = sweep::spawn_all(&state, config.session_idle);
     Ok(Started {
         router,
         origin,
         simulator,
         state,
+        background,
+        store_lock: opened.lock,
     })
 }
 

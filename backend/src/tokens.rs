@@ -20,15 +20,24 @@
 //! Only `invalid_grant` deletes a session. Timeouts and other failures keep
 //! the stored tokens so the session works again once the fault clears.
 //!
-//! # Session cache
-//! With a store that only this process writes (SQLite), sessions read from
-//! the store are kept in memory for [`CACHE_TTL`], so a busy browser costs one
-//! store read per half second rather than one per request. Every write goes
-//! through the manager and updates the cache at once, so the cache never
-//! holds a session the store no longer has. A store shared by replicas
-//! (PostgreSQL) is read on every request instead: another replica's logout
-//! must stop this one from using the tokens at once. Reads go to the store
-//! again before refreshing, so a cached token never causes a second refresh.
+//! # The 30-second rule
+//! An upstream 401 on a token younger than [`REJECTED_MIN_AGE`] is answered
+//! as it is, without a refresh: a token that new was just issued, so the
+//! provider would issue the same kind again, and a client looping on 401s
+//! must not turn each one into a refresh.
+//!
+//! # A refresh never loses a token
+//! When the store cannot take a refresh's result (SQLite busy, PostgreSQL
+//! unreachable), the new tokens stay in memory ([`Inner::unsaved`]) and are
+//! served from there, the callers waiting on the flight get the new access
+//! token at once, and a task writes them with backoff until they are stored
+//! or the process stops. The flight stays registered until then, so no
+//! second refresh starts with the refresh token the first one rotated away.
+//! Every refresh runs on a [`TaskTracker`]: [`TokenManager::finish_in_flight`]
+//! lets them end (and store) before the process exits.
+//!
+//! Sessions are not cached here: a store only this process writes is read
+//! through [`crate::store::cache::CachedStore`], chosen where it is opened.
 
 use crate::clock::Clock;
 use crate::oauth::{Grant, OauthClient, RefreshError};
@@ -40,7 +49,10 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Uses a refresh token at the provider. [`OauthClient`] in the app, a
 /// scripted fake in tests.
@@ -83,6 +95,8 @@ pub struct Usable {
     pub access: AccessToken,
     pub generation: i64,
     pub expires_at: i64,
+    /// When the token was obtained (Unix seconds; 0 when not known).
+    pub obtained_at: i64,
 }
 
 impl Usable {
@@ -91,8 +105,18 @@ impl Usable {
             access: record.tokens.access.clone(),
             generation: record.generation,
             expires_at: record.tokens.expires_at,
+            obtained_at: record.tokens.obtained_at,
         }
     }
+}
+
+/// How a refresh ended, for its task.
+enum Held {
+    /// Answered and, if it wrote, stored.
+    Done(Result<Usable, TokenError>),
+    /// Refreshed, but the store refused the write: `record` (read from
+    /// generation `read`) must still be stored.
+    Unsaved { record: SessionRecord, read: i64 },
 }
 
 /// Why a refresh was started; decides whether it is still needed once the
@@ -108,50 +132,14 @@ type Flight = Shared<BoxFuture<'static, Result<Usable, TokenError>>>;
 /// How often a session's `last_seen_at` is written at most.
 const TOUCH_EVERY: i64 = 3600;
 
-/// How long a cached session is used without reading the store again (a
-/// bound on staleness should anything write the store behind our back).
-pub const CACHE_TTL: Duration = Duration::from_millis(500);
+/// An upstream 401 forces a refresh only for a token at least this old
+/// (seconds since it was obtained).
+pub const REJECTED_MIN_AGE: i64 = 30;
 
-/// Cached sessions above this count trigger a purge of stale entries.
-const CACHE_PURGE_AT: usize = 10_000;
-
-/// Sessions recently read or written by this process.
-#[derive(Default)]
-struct SessionCache {
-    enabled: bool,
-    entries: Mutex<HashMap<SessionKey, (Instant, SessionRecord)>>,
-}
-
-impl SessionCache {
-    fn get(&self, key: &SessionKey) -> Option<SessionRecord> {
-        if !self.enabled {
-            return None;
-        }
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, record)| record.clone())
-    }
-
-    fn put(&self, key: &SessionKey, record: &SessionRecord) {
-        if !self.enabled {
-            return;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CACHE_PURGE_AT {
-            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
-        }
-        entries.insert(key.clone(), (Instant::now(), record.clone()));
-    }
-
-    fn remove(&self, key: &SessionKey) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
-    }
-}
+/// The first wait before writing a refresh's result again, doubled up to
+/// [`STORE_RETRY_MAX`].
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(50);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct TokenManager {
@@ -166,7 +154,13 @@ struct Inner {
     /// Refreshes running now, by session. Guarded by a std mutex that is
     /// never held across an `.await`.
     inflight: Mutex<HashMap<SessionKey, Flight>>,
-    cache: SessionCache,
+    /// Refreshed sessions whose write to the store has not succeeded yet;
+    /// read before the store. Same mutex rule as `inflight`.
+    unsaved: Mutex<HashMap<SessionKey, SessionRecord>>,
+    /// Every refresh task, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cancelled when shutdown stops waiting: retries give up.
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -178,13 +172,11 @@ impl std::fmt::Debug for TokenManager {
 }
 
 impl TokenManager {
-    /// `cache_sessions` only for a store no other process writes.
     pub fn new(
         store: Arc<dyn TokenStore>,
         refresher: Arc<dyn Refresher>,
         clock: Arc<dyn Clock>,
         skew: Duration,
-        cache_sessions: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -193,10 +185,9 @@ impl TokenManager {
                 clock,
                 skew: i64::try_from(skew.as_secs()).unwrap_or(i64::MAX),
                 inflight: Mutex::new(HashMap::new()),
-                cache: SessionCache {
-                    enabled: cache_sessions,
-                    entries: Mutex::default(),
-                },
+                unsaved: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
             }),
         }
     }
@@ -214,10 +205,7 @@ impl TokenManager {
         let now = self.inner.clock.now();
         if now - record.last_seen_at >= TOUCH_EVERY {
             match self.inner.store.touch(key, now).await {
-                Ok(()) => {
-                    record.last_seen_at = now;
-                    self.inner.cache.put(key, &record);
-                }
+                Ok(()) => record.last_seen_at = now,
                 Err(e) => {
                     tracing::warn!(session = key.short(), error = %e, "could not record session use");
                 }
@@ -229,21 +217,16 @@ impl TokenManager {
         self.refresh(key, Trigger::Expiring).await
     }
 
-    /// The session as this process last saw it (at most [`CACHE_TTL`] old),
-    /// or as the store holds it.
+    /// The session: a refresh's result not stored yet, or what the store
+    /// holds.
     ///
     /// # Errors
     /// The store fails.
     pub async fn session(&self, key: &SessionKey) -> Result<Option<SessionRecord>, TokenError> {
-        if let Some(record) = self.inner.cache.get(key) {
+        if let Some(record) = self.inner.unsaved_get(key) {
             return Ok(Some(record));
         }
-        let record = self.inner.store.load(key).await?;
-        match &record {
-            Some(record) => self.inner.cache.put(key, record),
-            None => self.inner.cache.remove(key),
-        }
-        Ok(record)
+        Ok(self.inner.store.load(key).await?)
     }
 
     /// Stores a new session (after sign-in).
@@ -252,7 +235,6 @@ impl TokenManager {
     /// The store fails.
     pub async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), TokenError> {
         self.inner.store.save(key, record).await?;
-        self.inner.cache.put(key, record);
         Ok(())
     }
 
@@ -261,15 +243,13 @@ impl TokenManager {
     /// # Errors
     /// The store fails.
     pub async fn forget(&self, key: &SessionKey) -> Result<Option<SessionRecord>, TokenError> {
-        self.inner.cache.remove(key);
-        let removed = self.inner.store.delete(key).await;
-        // A request that read the session meanwhile may have cached it again.
-        self.inner.cache.remove(key);
-        Ok(removed?)
+        Ok(self.inner.store.delete(key).await?)
     }
 
     /// The upstream answered 401 to the token of `rejected`: refresh unless
     /// another task already did, and return the token to retry with.
+    /// `None` when `rejected` is younger than [`REJECTED_MIN_AGE`]: answer
+    /// the upstream's 401 as it is, nothing was refreshed.
     ///
     /// # Errors
     /// As [`TokenManager::valid_token`].
@@ -277,17 +257,44 @@ impl TokenManager {
         &self,
         key: &SessionKey,
         rejected: &Usable,
-    ) -> Result<Usable, TokenError> {
+    ) -> Result<Option<Usable>, TokenError> {
+        let age = self.inner.clock.now() - rejected.obtained_at;
+        if age < REJECTED_MIN_AGE {
+            tracing::info!(
+                session = key.short(),
+                age,
+                "upstream rejected a token younger than 30 s; not refreshing"
+            );
+            return Ok(None);
+        }
         let trigger = Trigger::Rejected {
             generation: rejected.generation,
         };
         let first = self.refresh(key, trigger).await?;
         if first.generation != rejected.generation {
-            return Ok(first);
+            return Ok(Some(first));
         }
         // We joined a refresh that was started for expiry and found the
         // token still fresh; this one sees the rejected generation and runs.
-        self.refresh(key, trigger).await
+        self.refresh(key, trigger).await.map(Some)
+    }
+
+    /// For shutdown: waits until every refresh in flight has finished and
+    /// stored its result (including one still retrying a failed store
+    /// write), or until `deadline` has passed. At the deadline, refreshes
+    /// still retrying give up and say so in the log. Returns whether all
+    /// finished in time. Call it after the listener stopped accepting, with
+    /// at most `TS_HTTP_TIMEOUT` (a refresh's token call is bounded by it).
+    pub async fn finish_in_flight(&self, deadline: Duration) -> bool {
+        self.inner.tasks.close();
+        let done = tokio::time::timeout(deadline, self.inner.tasks.wait())
+            .await
+            .is_ok();
+        if !done {
+            self.inner.stopping.cancel();
+            tracing::warn!("shutdown: refreshes still in flight at the deadline");
+        }
+        done
     }
 
     /// How many callers hold the session's refresh in flight (tests wait for
@@ -318,18 +325,18 @@ impl TokenManager {
                 None => {
                     let inner = Arc::clone(&self.inner);
                     let owned_key = key.clone();
-                    let task = tokio::spawn(async move {
-                        let result = inner.run_refresh(&owned_key, trigger).await;
+                    let (reply, answer) = oneshot::channel();
+                    inner.tasks.clone().spawn(async move {
+                        inner.run_refresh(&owned_key, trigger, reply).await;
                         inner
                             .inflight
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&owned_key);
-                        result
                     });
                     let flight = async move {
-                        task.await.unwrap_or_else(|e| {
-                            Err(TokenError::Store(format!("refresh task failed: {e}")))
+                        answer.await.unwrap_or_else(|_| {
+                            Err(TokenError::Store("the refresh task ended early".to_owned()))
                         })
                     }
                     .boxed()
@@ -348,25 +355,114 @@ impl Inner {
         record.tokens.expires_at - now > self.skew
     }
 
-    async fn run_refresh(&self, key: &SessionKey, trigger: Trigger) -> Result<Usable, TokenError> {
-        let result = self.refresh_held(key, trigger).await;
-        if matches!(
-            result,
-            Err(TokenError::NotAuthenticated | TokenError::SessionExpired)
-        ) {
-            self.cache.remove(key);
+    fn unsaved_get(&self, key: &SessionKey) -> Option<SessionRecord> {
+        let unsaved = self.unsaved.lock().unwrap_or_else(PoisonError::into_inner);
+        unsaved.get(key).cloned()
+    }
+
+    fn unsaved_set(&self, key: &SessionKey, record: Option<SessionRecord>) {
+        let mut unsaved = self.unsaved.lock().unwrap_or_else(PoisonError::into_inner);
+        match record {
+            Some(record) => unsaved.insert(key.clone(), record),
+            None => unsaved.remove(key),
+        };
+    }
+
+    /// Runs one refresh and answers its callers on `reply`; when its result
+    /// could not be stored at once, keeps writing it until stored or
+    /// shutdown, serving it from memory meanwhile.
+    async fn run_refresh(
+        &self,
+        key: &SessionKey,
+        trigger: Trigger,
+        reply: oneshot::Sender<Result<Usable, TokenError>>,
+    ) {
+        match self.refresh_held(key, trigger).await {
+            Held::Done(result) => {
+                let _ = reply.send(result);
+            }
+            Held::Unsaved { record, read } => {
+                self.unsaved_set(key, Some(record.clone()));
+                let _ = reply.send(Ok(Usable::of(&record)));
+                self.store_until_done(key, read, &record).await;
+                self.unsaved_set(key, None);
+            }
         }
-        result
+    }
+
+    /// Writes a refresh's result (read from generation `read`) with backoff
+    /// until it is stored, the session is gone, or shutdown gives up.
+    async fn store_until_done(&self, key: &SessionKey, read: i64, record: &SessionRecord) {
+        let mut wait = STORE_RETRY_FIRST;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.stopping.cancelled() => {
+                    tracing::error!(
+                        session = key.short(),
+                        "shutdown: a refreshed token could not be stored and is lost"
+                    );
+                    return;
+                }
+            }
+            match self.store_once(key, read, record).await {
+                Ok(()) => {
+                    tracing::info!(
+                        session = key.short(),
+                        "refreshed token stored after a retry"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(session = key.short(), error = %e, "refreshed token not stored yet; retrying");
+                }
+            }
+            wait = (wait * 2).min(STORE_RETRY_MAX);
+        }
+    }
+
+    /// One attempt of [`Inner::store_until_done`]. `Ok` also when there is
+    /// nothing left to write: the session ended meanwhile, or an earlier
+    /// attempt did apply though it reported an error.
+    async fn store_once(
+        &self,
+        key: &SessionKey,
+        read: i64,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let guard = self.store.begin_refresh(key).await?;
+        let outcome = match guard.current() {
+            Some(current) if current.generation == read => RefreshOutcome::Replace(record.clone()),
+            Some(_) | None => RefreshOutcome::Keep,
+        };
+        if matches!(outcome, RefreshOutcome::Keep) {
+            tracing::info!(
+                session = key.short(),
+                "session changed while its refreshed token waited to be stored"
+            );
+        }
+        guard.finish(outcome).await?;
+        Ok(())
     }
 
     /// The refresh itself, with the session held through the store.
-    async fn refresh_held(&self, key: &SessionKey, trigger: Trigger) -> Result<Usable, TokenError> {
+    async fn refresh_held(&self, key: &SessionKey, trigger: Trigger) -> Held {
+        match self.refresh_guarded(key, trigger).await {
+            Ok(held) => held,
+            Err(e) => Held::Done(Err(e)),
+        }
+    }
+
+    async fn refresh_guarded(
+        &self,
+        key: &SessionKey,
+        trigger: Trigger,
+    ) -> Result<Held, TokenError> {
         let guard = self.store.begin_refresh(key).await?;
         let Some(current) = guard.current().cloned() else {
             guard.finish(RefreshOutcome::Keep).await?;
             return Err(TokenError::NotAuthenticated);
         };
-        self.cache.put(key, &current);
         let now = self.clock.now();
         let needed = match trigger {
             Trigger::Expiring => !self.is_fresh(&current, now),
@@ -376,7 +472,7 @@ impl Inner {
         };
         if !needed {
             guard.finish(RefreshOutcome::Keep).await?;
-            return Ok(Usable::of(&current));
+            return Ok(Held::Done(Ok(Usable::of(&current))));
         }
         let Some(refresh_token) = current.tokens.refresh.clone() else {
             guard.finish(RefreshOutcome::Delete).await?;
@@ -398,30 +494,41 @@ impl Inner {
                         access: grant.access,
                         refresh: grant.refresh.or(Some(refresh_token)),
                         expires_at: now.saturating_add(lifetime),
+                        obtained_at: now,
                     },
                     user_id: current.user_id.clone(),
                     generation: current.generation + 1,
                     created_at: current.created_at,
                     last_seen_at: now,
                 };
-                let usable = Usable::of(&record);
-                let cached = record.clone();
-                if !guard.finish(RefreshOutcome::Replace(record)).await? {
-                    tracing::info!(
-                        session = key.short(),
-                        "session ended while its refresh ran; new tokens dropped"
-                    );
-                    return Err(TokenError::NotAuthenticated);
-                }
-                self.cache.put(key, &cached);
                 metrics::counter!("ts_refresh_total", "result" => "ok").increment(1);
                 tracing::info!(
                     session = key.short(),
-                    expires_at = usable.expires_at,
+                    expires_at = record.tokens.expires_at,
                     rotated,
                     "token refresh ok"
                 );
-                Ok(usable)
+                match guard.finish(RefreshOutcome::Replace(record.clone())).await {
+                    Ok(true) => Ok(Held::Done(Ok(Usable::of(&record)))),
+                    Ok(false) => {
+                        tracing::info!(
+                            session = key.short(),
+                            "session ended while its refresh ran; new tokens dropped"
+                        );
+                        Err(TokenError::NotAuthenticated)
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            session = key.short(),
+                            error = %e,
+                            "refreshed token could not be stored; kept in memory and retried"
+                        );
+                        Ok(Held::Unsaved {
+                            record,
+                            read: current.generation,
+                        })
+                    }
+                }
             }
             Err(RefreshError::InvalidGrant) => {
                 guard.finish(RefreshOutcome::Delete).await?;

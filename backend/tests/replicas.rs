@@ -12,7 +12,8 @@
 //!   new keys), which needs no PostgreSQL.
 //!
 //! The PostgreSQL tests need `TEST_DATABASE_URL` (`scripts/test.sh` starts a
-//! throwaway cluster, `scripts/pg.sh`); without it they say so once and pass.
+//! throwaway cluster, `scripts/pg.sh`); without it they fail, unless
+//! `SKIP_POSTGRES_TESTS=1` skips them (`skipped: <test name>` on stderr).
 //! Each test creates its own database. The tests take turns ([`SERIAL`]):
 //! each one loads both cores of the machine on its own.
 //!
@@ -85,6 +86,24 @@ fn free_port() -> u16 {
 }
 
 /// Straight to stderr: the harness captures `eprintln!` of passing tests.
+/// `TEST_DATABASE_URL`. Without it the test fails, unless
+/// `SKIP_POSTGRES_TESTS=1` says to skip: then `None`, after
+/// `skipped: <test name>` on stderr. A PostgreSQL test never passes
+/// silently without a database.
+fn postgres_or_skip() -> Option<String> {
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("SKIP_POSTGRES_TESTS").as_deref() == Ok("1"),
+        "TEST_DATABASE_URL is not set: PostgreSQL tests need it (scripts/test.sh starts a \
+         database), or SKIP_POSTGRES_TESTS=1 to skip them"
+    );
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    notice(&format!("skipped: {test}"));
+    None
+}
+
 fn notice(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
@@ -167,15 +186,9 @@ struct TestDb {
 }
 
 impl TestDb {
-    /// `None` (after saying so once) when `TEST_DATABASE_URL` is not set.
+    /// `None` when PostgreSQL tests are skipped; see [`postgres_or_skip`].
     async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                notice("replicas: PostgreSQL replica tests skipped: TEST_DATABASE_URL not set");
-            });
-            return None;
-        };
+        let admin_url = postgres_or_skip()?;
         let name = format!("replicas_{:016x}", rand::random::<u64>());
         let mut admin = PgConnection::connect(&admin_url)
             .await
@@ -865,10 +878,10 @@ async fn key_rotation_keeps_a_live_session() {
         k1_id,
         "reading does not re-seal"
     );
-    // Force a refresh (the upstream now rejects the access token): the
-    // refresh writes the row, sealed with K2.
+    // Let the token expire (a 401 on a token this young would not be
+    // blamed on it): the refresh writes the row, sealed with K2.
     let before = upstream.stats();
-    upstream.sim.expire_access_tokens();
+    until_expiring(&client, &replica, &live).await;
     let (status, body) = call(&client, &replica, ACCOUNTS, &live).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(delta(upstream.stats(), before).refresh_grants, 1);
@@ -906,4 +919,46 @@ async fn key_rotation_keeps_a_live_session() {
         "replicas: key rotation K1 -> K2 (+K1 former) -> K2 alone: live session kept, re-sealed \
          by its refresh; a session never re-sealed counts as signed out"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_sqlite_file_refuses_to_start() {
+    let _turn = SERIAL.lock().await;
+    let upstream = Upstream::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/tokens.db", dir.path().display());
+    let port = free_port();
+    let vars = deployment_vars(
+        &upstream,
+        &database_url,
+        &new_key(),
+        &format!("http://127.0.0.1:{port}"),
+        5,
+    );
+    let first = Replica::start("first", port, &vars, dir.path()).await;
+
+    let second = Command::new(backend_bin())
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("BIND_ADDR", format!("127.0.0.1:{}", free_port()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("the backend binary runs");
+    assert!(!second.status.success(), "a second process started");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains("another process"), "{stderr}");
+    assert!(lines[0].contains("postgres"), "{stderr}");
+
+    // The first keeps serving; once it is gone the file can be opened again.
+    let client = api_client();
+    let cookie = sign_in(&first).await;
+    let (status, body) = call(&client, &first, ACCOUNTS, &cookie).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(first);
+    let again = Replica::start("again", free_port(), &vars, dir.path()).await;
+    let (status, body) = call(&client, &again, ACCOUNTS, &cookie).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -5,7 +5,8 @@
 //! per backend: SQLite on a temporary file, and PostgreSQL on a fresh
 //! database created for each test from `TEST_DATABASE_URL` (which
 //! `scripts/test.sh` sets from a throwaway cluster, `scripts/pg.sh`). Without
-//! that variable the PostgreSQL variants say so once and pass.
+//! that variable the PostgreSQL variants fail, unless `SKIP_POSTGRES_TESTS=1`
+//! skips them, each saying `skipped: <test name>` on stderr.
 //!
 //! [`postgres_locking`] covers what only the PostgreSQL store promises: one
 //! refresh per session across replicas, bounded lock waits, and locks that
@@ -46,6 +47,7 @@ fn record(generation: i64, last_seen_at: i64) -> SessionRecord {
             access: AccessToken::new(format!("access-{tag}-{generation}")),
             refresh: Some(RefreshToken::new(format!("refresh-{tag}-{generation}"))),
             expires_at: 1_700_000_000 + generation * 1200,
+            obtained_at: 1_700_000_000 + generation * 1200 - 1200,
         },
         user_id: Some("user-42".to_owned()),
         generation,
@@ -72,6 +74,7 @@ fn assert_same(got: &SessionRecord, want: &SessionRecord) {
         want.tokens.refresh.as_ref().map(|r| r.expose_secret())
     );
     assert_eq!(got.tokens.expires_at, want.tokens.expires_at);
+    assert_eq!(got.tokens.obtained_at, want.tokens.obtained_at);
     assert_eq!(got.user_id, want.user_id);
     assert_eq!(got.generation, want.generation);
     assert_eq!(got.created_at, want.created_at);
@@ -140,18 +143,21 @@ impl Harness {
         })
     }
 
-    /// `None` (after saying so once) when `TEST_DATABASE_URL` is not set.
+    /// `None` when `TEST_DATABASE_URL` is not set and
+    /// `SKIP_POSTGRES_TESTS=1`; a failure when neither is set.
     async fn postgres() -> Option<Self> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                use std::io::Write;
-                // Straight to stderr: the test harness captures `eprintln!`.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "postgres store tests skipped: TEST_DATABASE_URL not set"
-                );
-            });
+            // Never a silent pass without a database: fail, unless told to
+            // skip, and then say which test was skipped.
+            assert!(
+                std::env::var("SKIP_POSTGRES_TESTS").as_deref() == Ok("1"),
+                "TEST_DATABASE_URL is not set: PostgreSQL tests need it (scripts/test.sh \
+                 starts a database), or SKIP_POSTGRES_TESTS=1 to skip them"
+            );
+            use std::io::Write;
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(std::io::stderr(), "skipped: {test}");
             return None;
         };
         let database = format!("store_test_{:016x}", rand::random::<u64>());
@@ -285,6 +291,9 @@ macro_rules! store_contract_tests {
             delete_returns_the_record,
             touch_and_idle_sessions,
             pending_login_is_single_use,
+            a_browser_keeps_only_its_five_newest_pending_logins,
+            another_browser_presenting_the_state_gets_nothing_and_the_login_stays,
+            purge_pending_deletes_past_one_batch,
             purge_pending_removes_only_expired,
             count_sessions_counts_rows,
             row_sealed_with_a_forgotten_key_loads_as_none,
@@ -418,7 +427,11 @@ mod contract {
         let login = pending(5_000);
         store.put_pending(&login).await.unwrap();
 
-        let taken = store.take_pending(&login.state_key).await.unwrap().unwrap();
+        let taken = store
+            .take_pending(&login.state_key, &login.browser_key)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(taken.state_key, login.state_key);
         assert_eq!(taken.browser_key, login.browser_key);
         assert_eq!(taken.verifier, login.verifier);
@@ -428,17 +441,98 @@ mod contract {
 
         assert!(
             store
-                .take_pending(&login.state_key)
+                .take_pending(&login.state_key, &login.browser_key)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             store
-                .take_pending(&hash_hex("unknown"))
+                .take_pending(&hash_hex("unknown"), &login.browser_key)
                 .await
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    pub async fn a_browser_keeps_only_its_five_newest_pending_logins(h: &Harness) {
+        let store = h.store(sealer(1, &[])).await;
+        let first = pending(5_000);
+        let mut logins = vec![first.clone()];
+        for _ in 0..6 {
+            let mut next = pending(5_000);
+            next.browser_key.clone_from(&first.browser_key);
+            logins.push(next);
+        }
+        let other_browser = pending(5_000);
+        store.put_pending(&other_browser).await.unwrap();
+        for login in &logins {
+            store.put_pending(login).await.unwrap();
+        }
+        // Seven issued: the two oldest are gone, the five newest answer.
+        for (i, login) in logins.iter().enumerate() {
+            let taken = store
+                .take_pending(&login.state_key, &login.browser_key)
+                .await
+                .unwrap();
+            assert_eq!(taken.is_some(), i >= 2, "login {i}");
+        }
+        let taken = store
+            .take_pending(&other_browser.state_key, &other_browser.browser_key)
+            .await
+            .unwrap();
+        assert!(taken.is_some(), "another browser's login is not counted");
+    }
+
+    pub async fn another_browser_presenting_the_state_gets_nothing_and_the_login_stays(
+        h: &Harness,
+    ) {
+        let store = h.store(sealer(1, &[])).await;
+        let login = pending(5_000);
+        store.put_pending(&login).await.unwrap();
+        let stranger = hash_hex(&random_token());
+        assert!(
+            store
+                .take_pending(&login.state_key, &stranger)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .take_pending(&login.state_key, "")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let taken = store
+            .take_pending(&login.state_key, &login.browser_key)
+            .await
+            .unwrap()
+            .expect("the rightful browser still finishes");
+        assert_eq!(taken.verifier, login.verifier);
+    }
+
+    pub async fn purge_pending_deletes_past_one_batch(h: &Harness) {
+        let store = h.store(sealer(1, &[])).await;
+        let batch = usize::try_from(store::sql::PURGE_BATCH).unwrap();
+        let expired: Vec<PendingLogin> = (0..batch + 7).map(|_| pending(100)).collect();
+        let puts = expired.iter().map(|login| store.put_pending(login));
+        for put in futures_util::future::join_all(puts).await {
+            put.unwrap();
+        }
+        let live = pending(1_000);
+        store.put_pending(&live).await.unwrap();
+        assert_eq!(
+            store.purge_pending(500).await.unwrap(),
+            u64::try_from(batch + 7).unwrap()
+        );
+        assert!(
+            store
+                .take_pending(&live.state_key, &live.browser_key)
+                .await
+                .unwrap()
+                .is_some()
         );
     }
 
@@ -450,15 +544,27 @@ mod contract {
         }
         assert_eq!(store.purge_pending(500).await.unwrap(), 2);
         assert_eq!(store.purge_pending(500).await.unwrap(), 0);
-        assert!(store.take_pending(&old.state_key).await.unwrap().is_none());
         assert!(
             store
-                .take_pending(&older.state_key)
+                .take_pending(&old.state_key, &old.browser_key)
                 .await
                 .unwrap()
                 .is_none()
         );
-        assert!(store.take_pending(&live.state_key).await.unwrap().is_some());
+        assert!(
+            store
+                .take_pending(&older.state_key, &older.browser_key)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .take_pending(&live.state_key, &live.browser_key)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     pub async fn count_sessions_counts_rows(h: &Harness) {
@@ -491,7 +597,7 @@ mod contract {
         assert!(guard.finish(RefreshOutcome::Keep).await.unwrap());
         assert!(
             after
-                .take_pending(&login.state_key)
+                .take_pending(&login.state_key, &login.browser_key)
                 .await
                 .unwrap()
                 .is_none()
@@ -518,7 +624,7 @@ mod contract {
         assert_same(&loaded, &rec);
         assert!(
             rotated
-                .take_pending(&login.state_key)
+                .take_pending(&login.state_key, &login.browser_key)
                 .await
                 .unwrap()
                 .is_some()

@@ -151,6 +151,7 @@ async fn callback(
             access: grant.access,
             refresh: grant.refresh,
             expires_at: now.saturating_add(lifetime),
+            obtained_at: now,
         },
         user_id,
         generation: 1,
@@ -194,13 +195,17 @@ async fn take_pending(
         tracing::info!("callback without state");
         return Err(ApiError::InvalidState);
     };
-    let Some(pending) = state.store.take_pending(&hash_hex(&oauth_state)).await? else {
-        tracing::info!("callback with an unknown or used state");
-        return Err(ApiError::InvalidState);
-    };
     let binding = crate::session::cookie::read(headers, state.cookies.login_name())
         .map(hash_hex)
         .unwrap_or_default();
+    let Some(pending) = state
+        .store
+        .take_pending(&hash_hex(&oauth_state), &binding)
+        .await?
+    else {
+        tracing::info!("callback with an unknown or used state, or another browser's");
+        return Err(ApiError::InvalidState);
+    };
     let same_browser: bool = binding
         .as_bytes()
         .ct_eq(pending.browser_key.as_bytes())

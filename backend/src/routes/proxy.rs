@@ -87,9 +87,14 @@ async fn passthrough(
     let token = state.tokens.valid_token(&key).await?;
     let upstream = send(&state, &target, &log_path, &token, &accept).await?;
     let upstream = if upstream.status() == StatusCode::UNAUTHORIZED {
-        drop(upstream);
-        let token = state.tokens.refresh_rejected(&key, &token).await?;
-        send(&state, &target, &log_path, &token, &accept).await?
+        // `None`: the token is too young to blame; the 401 goes back as is.
+        match state.tokens.refresh_rejected(&key, &token).await? {
+            Some(token) => {
+                drop(upstream);
+                send(&state, &target, &log_path, &token, &accept).await?
+            }
+            None => upstream,
+        }
     } else {
         upstream
     };

@@ -24,6 +24,7 @@ pub struct SessionRow {
     pub generation: i64,
     pub created_at: i64,
     pub last_seen_at: i64,
+    pub obtained_at: i64,
 }
 
 /// A pending login as stored.
@@ -69,6 +70,7 @@ pub fn seal_session(sealer: &Sealer, key: &SessionKey, record: &SessionRecord) -
         generation: record.generation,
         created_at: record.created_at,
         last_seen_at: record.last_seen_at,
+        obtained_at: record.tokens.obtained_at,
     }
 }
 
@@ -93,6 +95,7 @@ pub fn open_session(
             access: AccessToken::new(tokens.access),
             refresh: tokens.refresh.map(RefreshToken::new),
             expires_at: row.expires_at,
+            obtained_at: row.obtained_at,
         },
         user_id: row.user_id,
         generation: row.generation,

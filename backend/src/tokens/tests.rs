@@ -4,6 +4,7 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::secret::EncryptionKey;
 use crate::session::SessionId;
+use crate::store::cache::CachedStore;
 use crate::store::seal::Sealer;
 use crate::store::sqlite::SqliteStore;
 use std::collections::VecDeque;
@@ -128,6 +129,8 @@ impl Fixture {
                 access: AccessToken::new("old-access"),
                 refresh: refresh.map(RefreshToken::new),
                 expires_at: now + expires_in,
+                // Not known: counts as old, so a 401 may refresh it.
+                obtained_at: 0,
             },
             user_id: Some("user-1".into()),
             generation: 1,
@@ -139,12 +142,22 @@ impl Fixture {
 
     fn manager(&self, refresher: Arc<FakeRefresher>) -> TokenManager {
         TokenManager::new(
-            self.store.clone(),
+            Arc::new(CachedStore::new(self.store.clone())),
             refresher,
             Arc::new(self.clock.clone()),
             Duration::from_secs(60),
-            true,
         )
+    }
+
+    /// The refresh token the store holds for the session.
+    async fn stored_refresh(&self) -> String {
+        let stored = self.stored().await.expect("a session");
+        stored
+            .tokens
+            .refresh
+            .expect("a refresh token")
+            .expose_secret()
+            .to_owned()
     }
 
     async fn stored(&self) -> Option<SessionRecord> {
@@ -316,10 +329,12 @@ async fn a_rejected_token_is_refreshed_once_however_many_saw_the_401() {
         })
         .collect();
     for caller in callers {
-        assert_eq!(caller.await.unwrap().unwrap().access.expose_secret(), "a2");
+        let token = caller.await.unwrap().unwrap().expect("refreshed");
+        assert_eq!(token.access.expose_secret(), "a2");
     }
     // A latecomer holding the old token uses the new one without refreshing.
     let late = manager.refresh_rejected(&f.key, &rejected).await.unwrap();
+    let late = late.expect("the new token");
     assert_eq!(late.access.expose_secret(), "a2");
     assert_eq!(refresher.calls(), 1);
 }
@@ -330,29 +345,13 @@ async fn a_refresh_finishes_and_is_stored_when_its_caller_hangs_up() {
     f.session(-5, Some("r1")).await;
     let refresher = FakeRefresher::new(vec![grant("a2", Some("r2"))], true);
     let manager = f.manager(refresher.clone());
-    let caller = {
-        let manager = manager.clone();
-        let key = f.key.clone();
-        tokio::spawn(async move { manager.valid_token(&key).await })
-    };
-    refresher.entered.notified().await;
-    caller.abort();
-    assert!(caller.await.unwrap_err().is_cancelled());
+    hang_up_during_refresh(&manager, &f.key, &refresher).await;
     refresher.release();
     // The next caller joins the same refresh or reads its stored result.
     let token = manager.valid_token(&f.key).await.unwrap();
     assert_eq!(token.access.expose_secret(), "a2");
     assert_eq!(refresher.calls(), 1);
-    assert_eq!(
-        f.stored()
-            .await
-            .unwrap()
-            .tokens
-            .refresh
-            .unwrap()
-            .expose_secret(),
-        "r2"
-    );
+    assert_eq!(f.stored_refresh().await, "r2");
 }
 
 #[tokio::test]
@@ -374,4 +373,141 @@ async fn a_logout_during_a_refresh_is_not_undone() {
         TokenError::NotAuthenticated
     );
     assert!(f.stored().await.is_none());
+}
+
+/// Makes every write of a refresh's result fail, as SQLite does when
+/// another writer holds it too long, until [`writes_heal`].
+async fn writes_fail(f: &Fixture) {
+    sqlx::query(
+        "CREATE TRIGGER refuse_refresh BEFORE UPDATE ON sessions
+         BEGIN SELECT RAISE(ABORT, 'database is locked'); END",
+    )
+    .execute(f.store.pool())
+    .await
+    .unwrap();
+}
+
+async fn writes_heal(f: &Fixture) {
+    sqlx::query("DROP TRIGGER refuse_refresh")
+        .execute(f.store.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_whose_write_fails_is_kept_retried_and_used() {
+    let f = Fixture::new().await;
+    f.session(-5, Some("r1")).await;
+    let refresher = FakeRefresher::new(
+        vec![grant("a2", Some("r2")), grant("a3", Some("r3"))],
+        false,
+    );
+    let manager = f.manager(refresher.clone());
+    writes_fail(&f).await;
+
+    // Every caller gets the new token although the store refused it.
+    for caller in spawn_callers(&manager, &f.key, 10) {
+        let token = caller.await.unwrap().unwrap();
+        assert_eq!(token.access.expose_secret(), "a2");
+    }
+    // Until it is stored, the session is served from memory, refresh-free.
+    let token = manager.valid_token(&f.key).await.unwrap();
+    assert_eq!(token.access.expose_secret(), "a2");
+    assert_eq!(f.stored().await.unwrap().generation, 1, "not stored yet");
+
+    writes_heal(&f).await;
+    assert!(manager.finish_in_flight(Duration::from_secs(5)).await);
+    let stored = f.stored().await.unwrap();
+    assert_eq!(stored.tokens.access.expose_secret(), "a2");
+    assert_eq!(stored.tokens.refresh.unwrap().expose_secret(), "r2");
+
+    // The next refresh uses the rotated token.
+    f.clock.advance(1200);
+    let token = manager.valid_token(&f.key).await.unwrap();
+    assert_eq!(token.access.expose_secret(), "a3");
+    assert_eq!(*refresher.seen.lock().unwrap(), ["r1", "r2"]);
+}
+
+#[tokio::test]
+async fn finish_in_flight_waits_for_a_refresh_whose_caller_left() {
+    let f = Fixture::new().await;
+    f.session(-5, Some("r1")).await;
+    let refresher = FakeRefresher::new(vec![grant("a2", Some("r2"))], true);
+    let manager = f.manager(refresher.clone());
+    hang_up_during_refresh(&manager, &f.key, &refresher).await;
+    // Held at the gate: shutdown cannot finish it in time.
+    assert!(!manager.finish_in_flight(Duration::from_millis(50)).await);
+    refresher.release();
+    assert!(manager.finish_in_flight(Duration::from_secs(5)).await);
+    assert_eq!(f.stored_refresh().await, "r2");
+}
+
+/// A caller starts a refresh and hangs up while the refresher holds it.
+async fn hang_up_during_refresh(
+    manager: &TokenManager,
+    key: &SessionKey,
+    refresher: &FakeRefresher,
+) {
+    let caller = spawn_callers(manager, key, 1).remove(0);
+    refresher.entered.notified().await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+}
+
+/// A session whose token was obtained `age` seconds ago and is fresh for
+/// twenty minutes.
+async fn session_aged(f: &Fixture, age: i64) {
+    let now = f.clock.now();
+    let record = SessionRecord {
+        tokens: TokenSet {
+            access: AccessToken::new("old-access"),
+            refresh: Some(RefreshToken::new("r1")),
+            expires_at: now + 1200,
+            obtained_at: now - age,
+        },
+        user_id: Some("user-1".into()),
+        generation: 1,
+        created_at: now - age,
+        last_seen_at: now,
+    };
+    f.store.save(&f.key, &record).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_401s_on_a_token_younger_than_30_s_refresh_nothing() {
+    let f = Fixture::new().await;
+    session_aged(&f, 29).await;
+    let refresher = FakeRefresher::new(vec![], false);
+    let manager = f.manager(refresher.clone());
+    let rejected = manager.valid_token(&f.key).await.unwrap();
+    for _ in 0..20 {
+        assert!(
+            manager
+                .refresh_rejected(&f.key, &rejected)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(refresher.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_401s_on_a_token_30_s_old_refresh_once() {
+    let f = Fixture::new().await;
+    session_aged(&f, 30).await;
+    let refresher = FakeRefresher::new(vec![grant("a2", None)], false);
+    let manager = f.manager(refresher.clone());
+    let rejected = manager.valid_token(&f.key).await.unwrap();
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let (manager, key, rejected) = (manager.clone(), f.key.clone(), rejected.clone());
+            tokio::spawn(async move { manager.refresh_rejected(&key, &rejected).await })
+        })
+        .collect();
+    for caller in callers {
+        let token = caller.await.unwrap().unwrap().expect("refreshed");
+        assert_eq!(token.access.expose_secret(), "a2");
+    }
+    assert_eq!(refresher.calls(), 1);
 }

@@ -202,8 +202,8 @@ impl Browser {
             .unwrap()
     }
 
-    /// The session cookie's value, if the jar holds one.
-    pub fn session_cookie(&self) -> Option<String> {
+    /// The value of the cookie `name`, if the jar holds one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
         let url = Url::parse(&self.base).unwrap();
         let header = self.jar.cookies(&url)?;
         header
@@ -211,8 +211,13 @@ impl Browser {
             .ok()?
             .split(';')
             .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| *k == "ts_session")
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_owned())
+    }
+
+    /// The session cookie's value, if the jar holds one.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookie("ts_session")
     }
 
     /// `/api/ts/login` → the provider's authorize URL (not followed).

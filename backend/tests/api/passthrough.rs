@@ -61,11 +61,28 @@ async fn an_expiring_token_is_refreshed_once_for_many_concurrent_calls() {
 async fn an_upstream_401_refreshes_once_and_retries() {
     let app = TestApp::spawn().await;
     app.sign_in().await;
+    // Old enough for a 401 to be blamed on the token.
+    app.clock.advance(30);
     app.sim().expire_access_tokens();
     all_succeed(&app, "/api/ts/v3/brokerage/accounts", 20).await;
     let stats = app.sim().stats();
     assert_eq!(stats.refresh_grants, 1);
     assert!(stats.api_unauthorized >= 1);
+}
+
+#[tokio::test]
+async fn an_upstream_401_on_a_token_younger_than_30_s_is_answered_as_is() {
+    let app = TestApp::spawn().await;
+    app.sign_in().await;
+    app.clock.advance(29);
+    app.sim().expire_access_tokens();
+    for _ in 0..20 {
+        let response = app.get("/api/ts/v3/brokerage/accounts").await;
+        assert_eq!(response.status(), 401);
+    }
+    let stats = app.sim().stats();
+    assert_eq!(stats.refresh_grants, 0);
+    assert_eq!(stats.api_unauthorized, 20);
 }
 
 #[tokio::test]

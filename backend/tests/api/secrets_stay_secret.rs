@@ -18,10 +18,11 @@ async fn logs_and_responses_never_contain_a_secret() {
         .into_owned();
     // Read the PKCE verifier this login keeps (and put the login back).
     let state_key = backend::session::hash_hex(&state);
+    let browser_key = backend::session::hash_hex(&app.cookie("ts_login").expect("login cookie"));
     let pending = app
         .state
         .store
-        .take_pending(&state_key)
+        .take_pending(&state_key, &browser_key)
         .await
         .unwrap()
         .expect("the pending login");
