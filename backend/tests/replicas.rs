@@ -111,16 +111,7 @@ fn notice(line: &str) {
 
 /// What happened at the simulator between two snapshots.
 fn delta(after: SimStats, before: SimStats) -> SimStats {
-    SimStats {
-        token_requests: after.token_requests - before.token_requests,
-        code_grants: after.code_grants - before.code_grants,
-        refresh_grants: after.refresh_grants - before.refresh_grants,
-        refresh_refused: after.refresh_refused - before.refresh_refused,
-        revocations: after.revocations - before.revocations,
-        api_requests: after.api_requests - before.api_requests,
-        api_unauthorized: after.api_unauthorized - before.api_unauthorized,
-        open_streams: after.open_streams,
-    }
+    after.since(&before)
 }
 
 /// The simulator on its own 127.0.0.1 port, mounted under `/sim`.

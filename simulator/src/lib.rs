@@ -203,6 +203,31 @@ pub struct SimStats {
     pub order_replaces: u64,
 }
 
+impl SimStats {
+    /// What happened between `before` and `self`: every counter as a
+    /// difference; the `open_streams` gauge as it is now.
+    pub fn since(&self, before: &SimStats) -> SimStats {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        SimStats {
+            token_requests: d(self.token_requests, before.token_requests),
+            code_grants: d(self.code_grants, before.code_grants),
+            refresh_grants: d(self.refresh_grants, before.refresh_grants),
+            refresh_refused: d(self.refresh_refused, before.refresh_refused),
+            revocations: d(self.revocations, before.revocations),
+            api_requests: d(self.api_requests, before.api_requests),
+            api_unauthorized: d(self.api_unauthorized, before.api_unauthorized),
+            open_streams: self.open_streams,
+            order_requests: d(self.order_requests, before.order_requests),
+            orders_placed: d(self.orders_placed, before.orders_placed),
+            orders_rejected: d(self.orders_rejected, before.orders_rejected),
+            orders_filled: d(self.orders_filled, before.orders_filled),
+            order_confirms: d(self.order_confirms, before.order_confirms),
+            order_cancels: d(self.order_cancels, before.order_cancels),
+            order_replaces: d(self.order_replaces, before.order_replaces),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     token_requests: AtomicU64,
