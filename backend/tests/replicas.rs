@@ -101,6 +101,7 @@ fn delta(after: SimStats, before: SimStats) -> SimStats {
         api_requests: after.api_requests - before.api_requests,
         api_unauthorized: after.api_unauthorized - before.api_unauthorized,
         open_streams: after.open_streams,
+        ..after
     }
 }
 
