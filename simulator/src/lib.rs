@@ -13,7 +13,17 @@
 //! - the v3 data endpoints with TradeStation's shapes (built from
 //!   [`shared::ts`]), `{"Error","Message"}` bodies, partial `Errors` arrays,
 //!   rate-limit headers, and chunked streams with heartbeats and objects
-//!   split across chunks.
+//!   split across chunks;
+//! - trading like TradeStation's SIM: order confirm and placement, fills at
+//!   the touch, resting limit and stop orders, DAY expiry, cancel/replace
+//!   with TradeStation's messages, buying power, the refused long→short
+//!   flip, duplicate `OrderConfirmID`s, OCO and bracket groups, options;
+//!   the order and position streams; the v2 symbol look-up.
+//!
+//! Tests pin trading prices ([`Simulator::set_price`]) and stop or move the
+//! trading clock ([`Simulator::set_clock`], [`Simulator::advance_clock`]),
+//! so fills are deterministic without sleeping. Each user's book (cash,
+//! holdings, orders) lives in memory and is seeded on first use.
 //!
 //! Tokens are self-validating (MAC'd with [`SimConfig::token_key`]), so a
 //! session survives a restart of the app given the same key. In memory only:
