@@ -42,36 +42,48 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
     let csrf = || middleware::from_fn(require_csrf);
+    // A `GET` of an order route is a passthrough path that is not forwarded:
+    // `400 invalid_path`, as for any other path under `/v3/orderexecution/`.
     Router::new()
         .route(
             "/api/ts/v3/orderexecution/orderconfirm",
             post(|s: State<AppState>, r: Request| submit(s, r, Action::Confirm))
-                .route_layer(csrf()),
+                .route_layer(csrf())
+                .get(not_forwarded),
         )
         .route(
             "/api/ts/v3/orderexecution/orders",
-            post(|s: State<AppState>, r: Request| submit(s, r, Action::Place)).route_layer(csrf()),
+            post(|s: State<AppState>, r: Request| submit(s, r, Action::Place))
+                .route_layer(csrf())
+                .get(not_forwarded),
         )
         .route(
             "/api/ts/v3/orderexecution/ordergroupconfirm",
             post(|s: State<AppState>, r: Request| submit(s, r, Action::GroupConfirm))
-                .route_layer(csrf()),
+                .route_layer(csrf())
+                .get(not_forwarded),
         )
         .route(
             "/api/ts/v3/orderexecution/ordergroups",
             post(|s: State<AppState>, r: Request| submit(s, r, Action::GroupPlace))
-                .route_layer(csrf()),
+                .route_layer(csrf())
+                .get(not_forwarded),
         )
         .route(
             "/api/ts/v3/orderexecution/orders/{order_id}",
             put(|s: State<AppState>, r: Request| submit(s, r, Action::Replace))
                 .delete(|s: State<AppState>, r: Request| submit(s, r, Action::Cancel))
-                .route_layer(csrf()),
+                .route_layer(csrf())
+                .get(not_forwarded),
         )
         .route("/api/ts/v3/orderexecution/routes", get(lookup))
         .route("/api/ts/v3/orderexecution/activationtriggers", get(lookup))
         .route("/api/ts/v2/data/symbols/suggest/{text}", get(symbols))
         .route("/api/ts/v2/data/symbols/search/{criteria}", get(symbols))
+}
+
+async fn not_forwarded() -> ApiError {
+    ApiError::InvalidPath
 }
 
 /// Which order request this is.
