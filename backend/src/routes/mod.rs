@@ -97,6 +97,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("x-csrf")])
+        .expose_headers([HeaderName::from_static("idempotent-replayed")])
         .max_age(Duration::from_secs(600))
 }
 
