@@ -63,6 +63,20 @@ pub enum KeySource {
     File(PathBuf),
 }
 
+/// `TS_TRADING`: whether the order routes work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradingSwitch {
+    On,
+    Off,
+    /// On against the simulator and TradeStation's SIM, off against live.
+    Auto,
+}
+
+/// TradeStation's SIM API base, compared exactly (after URL normalisation).
+pub const SIM_BASE_URL: &str = "https://sim-api.tradestation.com/";
+
+pub use shared::api::Environment;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -90,6 +104,30 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Variables that simulation mode ignores but found set (warned about once).
     pub ignored_in_simulation: Vec<&'static str>,
+    pub trading: TradingSwitch,
+}
+
+impl Config {
+    /// `simulator` in simulation mode, `sim` against TradeStation's SIM,
+    /// `live` against any other API base.
+    pub fn environment(&self) -> Environment {
+        match &self.mode {
+            Mode::Simulator(_) => Environment::Simulator,
+            Mode::TradeStation(ts) if ts.endpoints.base_url.as_str() == SIM_BASE_URL => {
+                Environment::Sim
+            }
+            Mode::TradeStation(_) => Environment::Live,
+        }
+    }
+
+    /// Whether order routes work: live trading only by `TS_TRADING=on`.
+    pub fn trading_enabled(&self) -> bool {
+        match self.trading {
+            TradingSwitch::On => true,
+            TradingSwitch::Off => false,
+            TradingSwitch::Auto => self.environment() != Environment::Live,
+        }
+    }
 }
 
 /// One bad variable. Displays as one line naming it.
@@ -356,7 +394,20 @@ impl Config {
             }
         };
 
+        let trading = match vars.get("TS_TRADING").as_deref() {
+            None | Some("auto") => TradingSwitch::Auto,
+            Some("on") => TradingSwitch::On,
+            Some("off") => TradingSwitch::Off,
+            Some(other) => {
+                return Err(bad(
+                    "TS_TRADING",
+                    format!("expected on, off or auto, got {other:?}"),
+                ));
+            }
+        };
+
         Ok(Self {
+            trading,
             mode,
             audience: vars.string("TS_AUDIENCE", DEFAULT_AUDIENCE),
             scope: vars.string("TS_SCOPE", DEFAULT_SCOPE),
@@ -382,6 +433,43 @@ impl Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn trading_is_on_by_default_only_away_from_live() {
+        let simulator = config(&[]).unwrap();
+        assert_eq!(simulator.environment(), Environment::Simulator);
+        assert!(simulator.trading_enabled());
+        let ts = |base: &str, trading: &str| {
+            config(&[
+                ("TS_CLIENT_ID", "id"),
+                ("TS_CLIENT_SECRET", "secret"),
+                ("TOKEN_ENCRYPTION_KEY", KEY),
+                ("TS_BASE_URL", base),
+                ("TS_TRADING", trading),
+            ])
+            .unwrap()
+        };
+        let sim = ts("https://sim-api.tradestation.com", "auto");
+        assert_eq!(sim.environment(), Environment::Sim);
+        assert!(sim.trading_enabled());
+        assert!(ts("https://sim-api.tradestation.com/", "").trading_enabled());
+        for other in [
+            "https://api.tradestation.com",
+            "http://sim-api.tradestation.com",
+            "https://sim-api.tradestation.com:8443",
+            "https://sim-api.tradestation.com/v2",
+            "http://127.0.0.1:9",
+        ] {
+            let live = ts(other, "auto");
+            assert_eq!(live.environment(), Environment::Live, "{other}");
+            assert!(!live.trading_enabled(), "{other}");
+        }
+        assert!(ts("https://api.tradestation.com", "on").trading_enabled());
+        assert!(!ts("https://sim-api.tradestation.com", "off").trading_enabled());
+        assert!(!config(&[("TS_TRADING", "off")]).unwrap().trading_enabled());
+        let error = config(&[("TS_TRADING", "yes")]).unwrap_err();
+        assert_eq!(error.variable, "TS_TRADING");
+    }
 
     const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 ASCII bytes
 

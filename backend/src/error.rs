@@ -25,6 +25,11 @@ pub enum ApiError {
     MethodNotAllowed,
     NotFound,
     StoreUnavailable,
+    TradingDisabled,
+    /// The sentence naming the bad field is given with [`ApiError::with_message`].
+    InvalidOrder,
+    UnsupportedMediaType,
+    PayloadTooLarge,
 }
 
 impl ApiError {
@@ -38,6 +43,10 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TradingDisabled => StatusCode::FORBIDDEN,
+            Self::InvalidOrder => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -53,6 +62,10 @@ impl ApiError {
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::NotFound => ErrorCode::NotFound,
             Self::StoreUnavailable => ErrorCode::StoreUnavailable,
+            Self::TradingDisabled => ErrorCode::TradingDisabled,
+            Self::InvalidOrder => ErrorCode::InvalidOrder,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
         }
     }
 
@@ -72,7 +85,23 @@ impl ApiError {
             Self::MethodNotAllowed => "This method is not allowed here.",
             Self::NotFound => "There is no such API endpoint.",
             Self::StoreUnavailable => "The session store is not available right now.",
+            Self::TradingDisabled => {
+                "Trading is turned off on this server (TS_TRADING); orders are not sent."
+            }
+            Self::InvalidOrder => "The order does not match TradeStation's order fields.",
+            Self::UnsupportedMediaType => "The body must be JSON (Content-Type: application/json).",
+            Self::PayloadTooLarge => "The body is larger than 64 KiB.",
         }
+    }
+
+    /// This error with a sentence of the caller's (an order's bad field, an
+    /// order whose state is unknown). The sentence must hold nothing secret.
+    pub fn with_message(self, message: String) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            message,
+        };
+        (self.status(), Json(body)).into_response()
     }
 }
 

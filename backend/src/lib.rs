@@ -8,6 +8,7 @@
 //! - [`session`]: session ids, cookies, pending logins.
 //! - [`store`]: the [`store::TokenStore`] trait, SQLite and PostgreSQL.
 //! - [`tokens`]: the token manager (single flight per session).
+//! - [`orders`]: order requests forwarded at most once per `OrderConfirmID`.
 //! - [`routes`]: health, auth, passthrough, SPA; [`error`]: the JSON errors.
 //! - [`simulation`]: simulation mode — the `simulator` crate, mounted here
 //!   and nowhere else, behind the default `simulator` feature.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod keyfile;
 pub mod oauth;
+pub mod orders;
 pub mod routes;
 pub mod secret;
 pub mod session;
@@ -122,8 +124,9 @@ pub async fn start(
     let key = keyfile::load(&config.encryption_key)?;
     let sealer = Arc::new(Sealer::new(&key, &config.old_keys));
     let lock_wait = config.http_timeout + Duration::from_secs(5);
-    let opened = store::open(&config.database_url, sealer, lock_wait).await?;
+    let opened = store::open(&config.database_url, sealer.clone(), lock_wait).await?;
     let store: Arc<dyn TokenStore> = opened.store;
+    let ledger = orders::ledger::Ledger::connect(config.database_url.expose_url(), sealer).await?;
 
     let (credentials, simulator) = match &config.mode {
         Mode::TradeStation(ts) => (ts.as_ref().clone(), None),
@@ -160,7 +163,15 @@ pub async fn start(
     let session_max_age = config
         .session_idle
         .unwrap_or(Duration::from_secs(30 * 86_400));
+    let orders = orders::OrderDesk::new(
+        Some(ledger),
+        overrides.clock.clone(),
+        config.http_timeout,
+        config.environment(),
+        config.trading_enabled(),
+    );
     let state = AppState {
+        orders,
         store,
         tokens,
         oauth,

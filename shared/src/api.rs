@@ -14,6 +14,34 @@ pub struct StatusResponse {
     pub user_id: Option<String>,
     pub expires_at: Option<i64>,
     pub has_refresh_token: bool,
+    /// Which TradeStation the backend talks to. Absent from an older backend.
+    #[serde(default)]
+    pub environment: Environment,
+    /// Whether the order routes work (`TS_TRADING`).
+    #[serde(default)]
+    pub trading: bool,
+}
+
+/// Where orders go: the built-in simulator, TradeStation's SIM
+/// (`https://sim-api.tradestation.com`), or live trading (any other API base).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Simulator,
+    Sim,
+    /// The default when unknown: the cautious reading.
+    #[default]
+    Live,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simulator => "simulator",
+            Self::Sim => "sim",
+            Self::Live => "live",
+        }
+    }
 }
 
 impl StatusResponse {
@@ -24,6 +52,8 @@ impl StatusResponse {
             user_id: None,
             expires_at: None,
             has_refresh_token: false,
+            environment: Environment::Live,
+            trading: false,
         }
     }
 }
@@ -59,6 +89,10 @@ pub enum ErrorCode {
     BadRequest,
     Internal,
     StoreUnavailable,
+    TradingDisabled,
+    InvalidOrder,
+    UnsupportedMediaType,
+    PayloadTooLarge,
     #[serde(other)]
     Other,
 }
@@ -79,6 +113,10 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::Internal => "internal",
             Self::StoreUnavailable => "store_unavailable",
+            Self::TradingDisabled => "trading_disabled",
+            Self::InvalidOrder => "invalid_order",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Other => "other",
         }
     }
@@ -100,9 +138,26 @@ mod tests {
             ErrorCode::InvalidPath,
             ErrorCode::MethodNotAllowed,
             ErrorCode::NotFound,
+            ErrorCode::TradingDisabled,
+            ErrorCode::InvalidOrder,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::PayloadTooLarge,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn status_names_the_environment_in_lower_case() {
+        let mut status = StatusResponse::signed_out();
+        status.environment = Environment::Simulator;
+        status.trading = true;
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["environment"], "simulator");
+        assert_eq!(json["trading"], true);
+        for env in [Environment::Simulator, Environment::Sim, Environment::Live] {
+            assert_eq!(serde_json::to_value(env).unwrap(), env.as_str());
         }
     }
 

@@ -227,7 +227,7 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Json<StatusResponse>, ApiError> {
     let Some(key) = state.session_key(&headers) else {
-        return Ok(Json(StatusResponse::signed_out()));
+        return Ok(Json(with_trading(&state, StatusResponse::signed_out())));
     };
     let status = match state.tokens.session(&key).await? {
         None => StatusResponse::signed_out(),
@@ -236,9 +236,19 @@ async fn status(
             user_id: record.user_id,
             expires_at: Some(record.tokens.expires_at),
             has_refresh_token: record.tokens.refresh.is_some(),
+            ..StatusResponse::signed_out()
         },
     };
-    Ok(Json(status))
+    Ok(Json(with_trading(&state, status)))
+}
+
+/// Where orders go and whether they may.
+fn with_trading(state: &AppState, status: StatusResponse) -> StatusResponse {
+    StatusResponse {
+        environment: state.orders.environment(),
+        trading: state.orders.trading(),
+        ..status
+    }
 }
 
 /// `POST /api/ts/logout` (with `X-CSRF: 1`): revoke, forget, expire the

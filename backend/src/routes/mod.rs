@@ -8,12 +8,14 @@
 pub mod auth;
 pub mod health;
 pub mod metrics;
+pub mod orders;
 pub mod proxy;
 pub mod spa;
 
 use crate::clock::Clock;
 use crate::error::{self, ApiError};
 use crate::oauth::OauthClient;
+use crate::orders::OrderDesk;
 use crate::session::cookie::{self, CookiePolicy};
 use crate::session::{SessionId, SessionKey};
 use crate::store::TokenStore;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<RouteSettings>,
+    /// The trading switch and the exactly-once order machinery.
+    pub orders: OrderDesk,
 }
 
 impl AppState {
@@ -71,6 +75,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(proxy::router())
+        .merge(orders::router())
         .layer(cors(&state.settings.allowed_origins))
         .layer(middleware::map_response(no_store));
     Router::new()
@@ -90,8 +95,9 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("x-csrf")])
+        .expose_headers([HeaderName::from_static("idempotent-replayed")])
         .max_age(Duration::from_secs(600))
 }
 

@@ -15,7 +15,7 @@ use crate::tokens::Usable;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
@@ -56,7 +56,7 @@ pub fn forwardable(path: &str) -> Option<&str> {
 
 /// Headers copied back to the browser: nothing else (never `Set-Cookie`).
 /// `Content-Length` is framing: kept, a sized answer needs no chunking.
-fn allowed_header(name: &str) -> bool {
+pub(crate) fn allowed_header(name: &str) -> bool {
     name.eq_ignore_ascii_case("content-type")
         || name.eq_ignore_ascii_case("content-length")
         || name.eq_ignore_ascii_case("retry-after")
@@ -68,30 +68,48 @@ async fn passthrough(
     request: Request,
 ) -> Result<Response, ApiError> {
     let path = forwardable(request.uri().path()).ok_or(ApiError::InvalidPath)?;
+    let upstream_path = format!("/v3/{path}");
+    forward_get(
+        &state,
+        request.headers(),
+        request.uri().query(),
+        &upstream_path,
+    )
+    .await
+}
+
+/// Forwards a checked `GET` to `{TS_BASE_URL}{upstream_path}?{query}` with
+/// the session's token (one refresh and retry after a 401) and relays the
+/// answer. The order routes' look-ups use it too.
+pub(crate) async fn forward_get(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    upstream_path: &str,
+) -> Result<Response, ApiError> {
     let key = state
-        .session_key(request.headers())
+        .session_key(headers)
         .ok_or(ApiError::NotAuthenticated)?;
     let base = state.settings.base_url.as_str().trim_end_matches('/');
-    let mut target = format!("{base}/v3/{path}");
-    if let Some(query) = request.uri().query() {
+    let mut target = format!("{base}{upstream_path}");
+    if let Some(query) = query {
         target.push('?');
         target.push_str(query);
     }
-    let accept = request
-        .headers()
+    let accept = headers
         .get(header::ACCEPT)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-    let log_path = format!("/v3/{path}");
+    let log_path = upstream_path;
 
     let token = state.tokens.valid_token(&key).await?;
-    let upstream = send(&state, &target, &log_path, &token, &accept).await?;
+    let upstream = send(state, &target, log_path, &token, &accept).await?;
     let upstream = if upstream.status() == StatusCode::UNAUTHORIZED {
         // `None`: the token is too young to blame; the 401 goes back as is.
         match state.tokens.refresh_rejected(&key, &token).await? {
             Some(token) => {
                 drop(upstream);
-                send(&state, &target, &log_path, &token, &accept).await?
+                send(state, &target, log_path, &token, &accept).await?
             }
             None => upstream,
         }
@@ -101,7 +119,7 @@ async fn passthrough(
     Ok(relay(upstream, state.settings.stream_idle_timeout))
 }
 
-/// One upstream call, bounded until its response headers arrive.
+/// One upstream `GET`, bounded until its response headers arrive.
 async fn send(
     state: &AppState,
     target: &str,
@@ -109,13 +127,33 @@ async fn send(
     token: &Usable,
     accept: &HeaderValue,
 ) -> Result<reqwest::Response, ApiError> {
+    send_with(state, Method::GET, target, log_path, token, accept, None).await
+}
+
+/// One upstream call with `method` and, if given, a JSON body, bounded until
+/// its response headers arrive; counted and logged like every upstream call.
+pub(crate) async fn send_with(
+    state: &AppState,
+    method: Method,
+    target: &str,
+    log_path: &str,
+    token: &Usable,
+    accept: &HeaderValue,
+    body: Option<Bytes>,
+) -> Result<reqwest::Response, ApiError> {
     let started = Instant::now();
-    let request = state
+    let method_name = method.as_str().to_owned();
+    let mut request = state
         .http
-        .get(target)
+        .request(method, target)
         .bearer_auth(token.access.expose_secret())
-        .header(header::ACCEPT, accept.clone())
-        .send();
+        .header(header::ACCEPT, accept.clone());
+    if let Some(body) = body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let request = request.send();
     let outcome = tokio::time::timeout(state.settings.http_timeout, request).await;
     let elapsed = started.elapsed();
     let result = match outcome {
@@ -134,7 +172,7 @@ async fn send(
     metrics::counter!("ts_upstream_requests_total", "status" => status.clone()).increment(1);
     metrics::histogram!("ts_upstream_request_duration_seconds").record(elapsed.as_secs_f64());
     tracing::info!(
-        method = "GET",
+        method = %method_name,
         path = log_path,
         status = %status,
         latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),

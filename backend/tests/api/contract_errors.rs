@@ -35,7 +35,7 @@ async fn status_without_a_session_is_signed_out() {
     let body: serde_json::Value = app.get("/api/ts/status").await.json().await.unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"authenticated": false, "user_id": null, "expires_at": null, "has_refresh_token": false})
+        serde_json::json!({"authenticated": false, "user_id": null, "expires_at": null, "has_refresh_token": false, "environment": "simulator", "trading": true})
     );
 }
 

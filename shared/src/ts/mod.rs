@@ -17,6 +17,8 @@
 //! # Layout
 //! - [`accounts`]: accounts, balances, positions, orders and the partial
 //!   per-account `Errors` entries.
+//! - [`orders`]: order requests (checked), their answers, and the order and
+//!   position stream lines.
 //! - [`quotes`]: quote snapshots and per-symbol errors.
 //! - [`symbols`]: symbol details (price and quantity formats).
 //! - [`bars`]: bar charts.
@@ -29,6 +31,7 @@ pub mod accounts;
 pub mod bars;
 pub mod error;
 pub mod options;
+pub mod orders;
 pub mod quotes;
 pub mod stream;
 pub mod symbols;
