@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use url::Url;
 
@@ -52,6 +53,9 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub cookies: CookiePolicy,
     pub clock: Arc<dyn Clock>,
+    /// Cancelled when the process shuts down: open passthrough streams end
+    /// so the drain is not held up by them.
+    pub shutdown: CancellationToken,
     pub settings: Arc<RouteSettings>,
 }
 
