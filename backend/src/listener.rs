@@ -98,11 +98,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
+        let closer = CloseConnection(CancellationToken::new());
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
         });
-        let service = connection_service(router.clone(), peer, activity.clone());
+        let service = connection_service(router.clone(), peer, activity.clone(), closer.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             // The watchdog times the head; hyper's timer would also cut
@@ -119,6 +120,9 @@ pub async fn serve(
                 }
                 reason = activity.watchdog(limits) => {
                     tracing::debug!(reason, "connection closed");
+                }
+                () = closer.0.cancelled() => {
+                    tracing::debug!("connection closed by its handler");
                 }
             }
             drop(permit);
@@ -145,6 +149,19 @@ pub async fn serve(
     Ok(())
 }
 
+/// In every request's extensions: closes the connection at once. A stream
+/// whose browser stopped reading cannot be ended by ending its body (hyper
+/// polls the body only when the socket takes more), so the handler drops
+/// the whole connection instead.
+#[derive(Debug, Clone)]
+pub struct CloseConnection(CancellationToken);
+
+impl CloseConnection {
+    pub fn close(&self) {
+        self.0.cancel();
+    }
+}
+
 type HyperResponse = hyper::Response<axum::body::Body>;
 
 /// The router as a hyper service for one connection: adds the peer address
@@ -153,6 +170,7 @@ fn connection_service(
     router: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    closer: CloseConnection,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = HyperResponse,
@@ -161,6 +179,7 @@ fn connection_service(
 > + Clone {
     hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(closer.clone());
         let guard = activity.begin_request();
         let router = router.clone();
         async move {
