@@ -170,6 +170,11 @@ pub async fn start(
         cookies: CookiePolicy::new(secure, session_max_age),
         clock: overrides.clock,
         shutdown: CancellationToken::new(),
+        sign_in_limiter: Arc::new(routes::rate_limit::SignInLimiter::new(
+            config.rate_limit_per_minute,
+            config.trusted_proxies.clone(),
+        )),
+        login_bindings: Arc::new(session::binding::LoginBindings::new(&key)),
         settings: Arc::new(RouteSettings {
             base_url,
             http_timeout: config.http_timeout,
@@ -190,7 +195,10 @@ pub async fn start(
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            telemetry::drop_bad_request_id::<axum::body::Body>,
+        ));
 
     if let Some(idle) = config.session_idle {
         tokio::spawn(sweep::run(state.clone(), idle));

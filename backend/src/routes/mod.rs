@@ -9,6 +9,7 @@ pub mod auth;
 pub mod health;
 pub mod metrics;
 pub mod proxy;
+pub mod rate_limit;
 pub mod spa;
 
 use crate::clock::Clock;
@@ -56,6 +57,9 @@ pub struct AppState {
     /// Cancelled when the process shuts down: open passthrough streams end
     /// so the drain is not held up by them.
     pub shutdown: CancellationToken,
+    pub sign_in_limiter: Arc<rate_limit::SignInLimiter>,
+    /// Issues and recognises the pending-login binding cookie.
+    pub login_bindings: Arc<crate::session::binding::LoginBindings>,
     pub settings: Arc<RouteSettings>,
 }
 
@@ -73,7 +77,7 @@ impl AppState {
 /// The whole app but the simulator.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .merge(auth::router())
+        .merge(auth::router(state.clone()))
         .merge(proxy::router())
         .layer(cors(&state.settings.allowed_origins))
         .layer(middleware::map_response(no_store));
