@@ -9,7 +9,7 @@
 
 use crate::secret::{ClientSecret, EncryptionKey};
 use base64::Engine;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -100,6 +100,13 @@ pub struct Config {
     pub static_dir: PathBuf,
     /// `None` when `SESSION_IDLE_DAYS=0` turns the sweep off.
     pub session_idle: Option<Duration>,
+    /// `RATE_LIMIT_PER_MINUTE`: sign-in requests per client address per
+    /// minute; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `MAX_CONNECTIONS`: connections served at once.
+    pub max_connections: usize,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// Variables that simulation mode ignores but found set (warned about once).
@@ -153,6 +160,16 @@ const DEFAULT_AUDIENCE: &str = "https://api.tradestation.com";
 const DEFAULT_SCOPE: &str = "openid profile offline_access MarketData ReadAccount Trade";
 const DEFAULT_REDIRECT_URI: &str = "http://localhost:8000/api/ts/callback";
 const DEFAULT_ORIGINS: &str = "http://localhost:8080,http://127.0.0.1:8080";
+/// Upper bounds of the numeric variables: generous for any real use, and
+/// far from where `Duration`/`Instant` arithmetic or `days * 86_400` could
+/// overflow.
+const MAX_HTTP_TIMEOUT_SECS: u64 = 3_600;
+const MAX_STREAM_IDLE_SECS: u64 = 86_400;
+const MAX_REFRESH_SKEW_SECS: u64 = 86_400;
+const MAX_TOKEN_TTL_SECS: u64 = 7 * 86_400;
+const MAX_IDLE_DAYS: u64 = 3_650;
+const MAX_RATE_LIMIT: u64 = 1_000_000;
+const MAX_CONNECTIONS: u64 = 1_000_000;
 /// The file simulation mode keeps its generated key in.
 pub const GENERATED_KEY_FILE: &str = "data/encryption.key";
 
@@ -175,24 +192,45 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         parse_http_url(&raw).map_err(|problem| bad(name, format!("{problem}: {raw:?}")))
     }
 
-    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        match self.get(name) {
-            None => Ok(Duration::from_secs(default)),
-            Some(raw) => raw.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-                bad(
-                    name,
-                    format!("expected a whole number of seconds, got {raw:?}"),
-                )
-            }),
-        }
-    }
-
-    fn positive_seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        let value = self.seconds(name, default)?;
-        if value.is_zero() {
-            return Err(bad(name, "must be at least 1 second"));
+    /// A whole number in `range`: out of range or unparsable stops start-up
+    /// (never a silent wrap or a later overflow of `Duration`/`Instant`).
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let value = raw.parse::<u64>().map_err(|_| {
+            bad(
+                name,
+                format!("expected a whole number of {unit}, got {raw:?}"),
+            )
+        })?;
+        if !range.contains(&value) {
+            return Err(bad(
+                name,
+                format!(
+                    "{value} is out of range: expected {} to {} {unit}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
         }
         Ok(value)
+    }
+
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, range, "seconds")
+            .map(Duration::from_secs)
     }
 
     fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -328,7 +366,11 @@ impl Config {
                 .filter(|name| vars.get(name).is_some())
                 .collect();
                 let settings = SimulatorSettings {
-                    access_token_ttl: vars.positive_seconds("SIM_ACCESS_TOKEN_TTL", 1200)?,
+                    access_token_ttl: vars.seconds(
+                        "SIM_ACCESS_TOKEN_TTL",
+                        1200,
+                        1..=MAX_TOKEN_TTL_SECS,
+                    )?,
                     rotate_refresh_tokens: vars.boolean("SIM_REFRESH_ROTATION", false)?,
                 };
                 let key = match key {
@@ -370,18 +412,22 @@ impl Config {
             .parse::<crate::store::DatabaseUrl>()
             .map_err(|e| bad("DATABASE_URL", e.to_string()))?;
 
-        let idle_days = vars
-            .get("SESSION_IDLE_DAYS")
-            .map(|raw| {
-                raw.parse::<u64>().map_err(|_| {
+        let idle_days = vars.number("SESSION_IDLE_DAYS", 30, 0..=MAX_IDLE_DAYS, "days")?;
+        let trusted_proxies = vars
+            .get("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<IpAddr>().map_err(|_| {
                     bad(
-                        "SESSION_IDLE_DAYS",
-                        format!("expected a whole number of days, got {raw:?}"),
+                        "TRUSTED_PROXIES",
+                        format!("expected comma-separated IP addresses, got {p:?}"),
                     )
                 })
             })
-            .transpose()?
-            .unwrap_or(30);
+            .collect::<Result<_, _>>()?;
 
         let log_format = match vars.get("LOG_FORMAT").as_deref() {
             None | Some("pretty" | "text") => LogFormat::Pretty,
@@ -411,17 +457,37 @@ impl Config {
             mode,
             audience: vars.string("TS_AUDIENCE", DEFAULT_AUDIENCE),
             scope: vars.string("TS_SCOPE", DEFAULT_SCOPE),
-            http_timeout: vars.positive_seconds("TS_HTTP_TIMEOUT", 15)?,
-            stream_idle_timeout: vars.positive_seconds("TS_STREAM_IDLE_TIMEOUT", 30)?,
+            http_timeout: vars.seconds("TS_HTTP_TIMEOUT", 15, 1..=MAX_HTTP_TIMEOUT_SECS)?,
+            stream_idle_timeout: vars.seconds(
+                "TS_STREAM_IDLE_TIMEOUT",
+                30,
+                1..=MAX_STREAM_IDLE_SECS,
+            )?,
             revoke_on_logout: vars.boolean("TS_REVOKE_ON_LOGOUT", true)?,
-            refresh_skew: vars.seconds("TS_REFRESH_SKEW", 60)?,
+            refresh_skew: vars.seconds("TS_REFRESH_SKEW", 60, 0..=MAX_REFRESH_SKEW_SECS)?,
             allowed_origins,
             bind_addr,
             database_url,
             encryption_key,
             old_keys,
             static_dir: PathBuf::from(vars.string("STATIC_DIR", "dist")),
+            // In range, so the product cannot overflow.
             session_idle: (idle_days > 0).then(|| Duration::from_secs(idle_days * 86_400)),
+            rate_limit_per_minute: u32::try_from(vars.number(
+                "RATE_LIMIT_PER_MINUTE",
+                60,
+                0..=MAX_RATE_LIMIT,
+                "requests",
+            )?)
+            .unwrap_or(u32::MAX),
+            trusted_proxies,
+            max_connections: usize::try_from(vars.number(
+                "MAX_CONNECTIONS",
+                10_000,
+                1..=MAX_CONNECTIONS,
+                "connections",
+            )?)
+            .unwrap_or(usize::MAX),
             log_filter: vars.string("RUST_LOG", "info"),
             log_format,
             ignored_in_simulation,
@@ -559,6 +625,74 @@ mod tests {
             assert!(!err.to_string().contains('\n'));
             assert!(err.to_string().starts_with(name));
         }
+    }
+
+    #[test]
+    fn out_of_range_numbers_stop_start_up_naming_the_variable() {
+        for (name, value) in [
+            ("TS_HTTP_TIMEOUT", "0"),
+            ("TS_HTTP_TIMEOUT", "18446744073709551615"),
+            ("TS_HTTP_TIMEOUT", "18446744073709551616"),
+            ("TS_HTTP_TIMEOUT", "3601"),
+            ("TS_STREAM_IDLE_TIMEOUT", "0"),
+            ("TS_STREAM_IDLE_TIMEOUT", "86401"),
+            ("TS_REFRESH_SKEW", "99999999999"),
+            ("SESSION_IDLE_DAYS", "213503982334601"),
+            ("SESSION_IDLE_DAYS", "3651"),
+            ("SIM_ACCESS_TOKEN_TTL", "0"),
+            ("SIM_ACCESS_TOKEN_TTL", "99999999999999"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_PER_MINUTE", "4294967296"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "1000001"),
+            ("BIND_ADDR", "127.0.0.1:65536"),
+            ("BIND_ADDR", "127.0.0.1:-1"),
+            ("TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+        ] {
+            let err = config(&[(name, value)]).expect_err(value);
+            assert_eq!(err.variable, name, "{value}");
+            assert!(!err.to_string().contains('\n'));
+            assert!(err.to_string().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn the_bounds_themselves_are_accepted() {
+        let c = config(&[
+            ("TS_HTTP_TIMEOUT", "3600"),
+            ("SESSION_IDLE_DAYS", "3650"),
+            ("MAX_CONNECTIONS", "1"),
+            ("RATE_LIMIT_PER_MINUTE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.http_timeout, Duration::from_secs(3600));
+        assert_eq!(c.session_idle, Some(Duration::from_secs(3650 * 86_400)));
+        assert_eq!(c.max_connections, 1);
+        assert_eq!(c.rate_limit_per_minute, 0);
+    }
+
+    #[test]
+    fn sign_in_limits_and_trusted_proxies_are_read() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.rate_limit_per_minute, 60);
+        assert_eq!(c.max_connections, 10_000);
+        assert!(c.trusted_proxies.is_empty());
+        let c = config(&[
+            ("RATE_LIMIT_PER_MINUTE", "5"),
+            ("MAX_CONNECTIONS", "200"),
+            ("TRUSTED_PROXIES", " 10.0.0.1, ::1 ,"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limit_per_minute, 5);
+        assert_eq!(c.max_connections, 200);
+        assert_eq!(
+            c.trusted_proxies,
+            [
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

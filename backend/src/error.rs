@@ -137,6 +137,11 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Marks a response relayed from upstream: its 404/405 is passed through
+/// untouched by [`json_fallbacks`].
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed;
+
 /// Middleware for `/api`: a 404 or 405 that axum produced with no body
 /// becomes the contract's JSON (a 405 keeps its `Allow` header).
 pub async fn json_fallbacks(request: Request, next: Next) -> Response {
@@ -146,7 +151,9 @@ pub async fn json_fallbacks(request: Request, next: Next) -> Response {
         StatusCode::NOT_FOUND => ApiError::NotFound,
         _ => return response,
     };
-    if response.headers().contains_key(header::CONTENT_TYPE) {
+    if response.headers().contains_key(header::CONTENT_TYPE)
+        || response.extensions().get::<Relayed>().is_some()
+    {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();

@@ -15,15 +15,19 @@
 //! - [`keyfile`]: the encryption key, generated into the data folder in
 //!   simulation mode.
 //! - [`telemetry`]: logging; [`clock`]: time, replaceable in tests.
+//! - [`listener`]: the HTTP/1 listener: head and idle timeouts, the
+//!   connection cap, the drain on shutdown.
 //!
-//! [`start`] builds the app for a bound listener; [`serve`] runs it until a
-//! shutdown future completes. `main.rs` only reads the configuration and
-//! calls both.
+//! [`start`] builds the app for a bound listener; [`run`] serves it with the
+//! configured limits until a shutdown future completes, then drains;
+//! [`serve`] is the same with default limits. `main.rs` only reads the
+//! configuration and calls `start` and `run`.
 
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod keyfile;
+pub mod listener;
 pub mod oauth;
 pub mod orders;
 pub mod routes;
@@ -50,6 +54,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -178,6 +183,12 @@ pub async fn start(
         http,
         cookies: CookiePolicy::new(secure, session_max_age),
         clock: overrides.clock,
+        shutdown: CancellationToken::new(),
+        sign_in_limiter: Arc::new(routes::rate_limit::SignInLimiter::new(
+            config.rate_limit_per_minute,
+            config.trusted_proxies.clone(),
+        )),
+        login_bindings: Arc::new(session::binding::LoginBindings::new(&key)),
         settings: Arc::new(RouteSettings {
             base_url,
             http_timeout: config.http_timeout,
@@ -198,7 +209,10 @@ pub async fn start(
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            telemetry::drop_bad_request_id::<axum::body::Body>,
+        ));
 
     let background = sweep::spawn_all(&state, config.session_idle);
     Ok(Started {
@@ -211,7 +225,8 @@ pub async fn start(
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` with default [`listener::Limits`] until
+/// `shutdown` completes, then drains.
 ///
 /// # Errors
 /// The listener fails.
@@ -220,7 +235,56 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    listener::serve(listener, router, listener::Limits::default(), stop).await
+}
+
+/// Serves a started app with the configured limits until `shutdown`
+/// completes; then stops accepting, ends the passthrough streams, and waits
+/// for open requests and in-flight refreshes — all within
+/// `TS_HTTP_TIMEOUT + 2` seconds, inside the promised `+ 5`.
+///
+/// # Errors
+/// The listener fails.
+pub async fn run(
+    listener: TcpListener,
+    started: Started,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = started.state.shutdown.clone();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let limits = listener::Limits {
+        max_connections: config.max_connections,
+        drain_timeout: config.http_timeout + Duration::from_secs(2),
+        ..listener::Limits::default()
+    };
+    let tokens = started.state.tokens.clone();
+    let refreshes = async {
+        stop.cancelled().await;
+        tokens.finish_in_flight(config.http_timeout).await;
+    };
+    let Started {
+        router,
+        background,
+        store_lock,
+        ..
+    } = started;
+    let (served, ()) = tokio::join!(
+        listener::serve(listener, router, limits, stop.clone()),
+        refreshes
+    );
+    background.shutdown().await;
+    // The store's claim on its file ends last, after every write.
+    drop(store_lock);
+    served
 }

@@ -2,7 +2,7 @@
 //! serve until Ctrl-C or SIGTERM.
 
 use backend::config::Config;
-use backend::{Overrides, serve, start, telemetry};
+use backend::{Overrides, run, start, telemetry};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -50,7 +50,7 @@ async fn main() -> ExitCode {
     tracing::info!(url = %started.origin, "listening");
     println!("The app is running: open {}", started.origin);
 
-    match serve(listener, started.router, shutdown_signal()).await {
+    match run(listener, started, &config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: server failed: {e}");

@@ -62,3 +62,41 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
         path = %request.uri().path(),
     )
 }
+
+/// Whether an incoming `X-Request-Id` may be kept: 1–64 of `[A-Za-z0-9_-]`.
+/// Anything else could forge log lines or carry a secret into them.
+pub fn acceptable_request_id(value: &[u8]) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+/// Runs before the request id is set: removes an incoming `X-Request-Id`
+/// that is not acceptable, so the backend generates one instead.
+pub async fn drop_bad_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers_mut();
+    let all_ok = headers
+        .get_all("x-request-id")
+        .iter()
+        .all(|v| acceptable_request_id(v.as_bytes()));
+    if !all_ok || headers.get_all("x-request-id").iter().count() > 1 {
+        headers.remove("x-request-id");
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable_request_id;
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        for ok in ["a", "req-123_ABC", &"x".repeat(64)] {
+            assert!(acceptable_request_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", &"x".repeat(65), "a b", "a\nb", "id;drop", "é", "a/b"] {
+            assert!(!acceptable_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
+}

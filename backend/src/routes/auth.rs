@@ -13,7 +13,7 @@ use crate::oauth::id_token::IdTokenError;
 use crate::secret::AuthorizationCode;
 use crate::session::cookie::LOGIN_TTL;
 use crate::session::pending::{PendingLogin, safe_return_to};
-use crate::session::{SessionId, hash_hex, random_token};
+use crate::session::{SessionId, hash_hex};
 use crate::store::{SessionRecord, TokenSet};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,10 +24,11 @@ use axum::{Json, Router};
 use shared::api::{OkResponse, StatusResponse};
 use subtle::ConstantTimeEq;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
+    let limited = middleware::from_fn_with_state(state, super::rate_limit::limit_sign_in);
     Router::new()
-        .route("/api/ts/login", get(login))
-        .route("/api/ts/callback", get(callback))
+        .route("/api/ts/login", get(login).route_layer(limited.clone()))
+        .route("/api/ts/callback", get(callback).route_layer(limited))
         .route("/api/ts/status", get(status))
         .route(
             "/api/ts/logout",
@@ -64,10 +65,11 @@ async fn login(
     let (url, secrets) = state.oauth.authorize_url();
 
     // Reuse this browser's binding while it lasts, so logins started in two
-    // tabs both complete.
+    // tabs both complete — but only a value this backend issued (its MAC
+    // checks out); anything else a client sends is replaced by a fresh one.
     let binding = crate::session::cookie::read(&headers, state.cookies.login_name())
-        .and_then(SessionId::parse)
-        .map_or_else(random_token, |id| id.expose_secret().to_owned());
+        .filter(|value| state.login_bindings.issued(value))
+        .map_or_else(|| state.login_bindings.issue(), str::to_owned);
 
     let expires_at = state.clock.now() + i64::try_from(LOGIN_TTL.as_secs()).unwrap_or(i64::MAX / 2);
     let pending = PendingLogin {

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod orders;
 pub mod proxy;
+pub mod rate_limit;
 pub mod spa;
 
 use crate::clock::Clock;
@@ -28,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use url::Url;
 
@@ -54,6 +56,12 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub cookies: CookiePolicy,
     pub clock: Arc<dyn Clock>,
+    /// Cancelled when the process shuts down: open passthrough streams end
+    /// so the drain is not held up by them.
+    pub shutdown: CancellationToken,
+    pub sign_in_limiter: Arc<rate_limit::SignInLimiter>,
+    /// Issues and recognises the pending-login binding cookie.
+    pub login_bindings: Arc<crate::session::binding::LoginBindings>,
     pub settings: Arc<RouteSettings>,
     /// The trading switch and the exactly-once order machinery.
     pub orders: OrderDesk,
@@ -73,7 +81,7 @@ impl AppState {
 /// The whole app but the simulator.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .merge(auth::router())
+        .merge(auth::router(state.clone()))
         .merge(proxy::router())
         .merge(orders::router())
         .layer(cors(&state.settings.allowed_origins))

@@ -14,9 +14,10 @@
 //! request is retried only after a `401`. Every order request writes one
 //! `order` log line and counts in `ts_orders_total`.
 
-use super::proxy::{allowed_header, forward_get, send_with};
+use super::proxy::{allowed_header, forward_get, segment_allowed as segment_ok, send_with};
 use super::{AppState, require_csrf};
 use crate::error::ApiError;
+use crate::listener::CloseConnection;
 use crate::orders::{Answer, Finished, Upstream, forward, order_key};
 use crate::session::SessionKey;
 use crate::tokens::Usable;
@@ -29,7 +30,6 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use bytes::Bytes;
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use shared::ts::orders::{
     InvalidOrder, OrderGroupRequest, OrderReplaceRequest, OrderRequest, is_order_id,
@@ -454,9 +454,15 @@ async fn lookup(State(state): State<AppState>, request: Request) -> Response {
         .strip_prefix("/api/ts")
         .unwrap_or_default()
         .to_owned();
-    forward_get(&state, request.headers(), request.uri().query(), &path)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    forward_get(
+        &state,
+        request.headers(),
+        request.uri().query(),
+        request.extensions().get::<CloseConnection>().cloned(),
+        &path,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /api/ts/v2/data/symbols/{suggest|search}/{segment}` →
@@ -468,43 +474,15 @@ async fn symbols(State(state): State<AppState>, request: Request) -> Response {
         return ApiError::InvalidPath.into_response();
     }
     let path = path.strip_prefix("/api/ts").unwrap_or_default().to_owned();
-    forward_get(&state, request.headers(), request.uri().query(), &path)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// A raw path segment: unreserved characters, `$ , ! * ' ( ) : @ + =`, and
-/// `%XX` escapes decoding to UTF-8 with no control character and none of
-/// `/ \ % ;`; never `.` or `..`.
-fn segment_ok(raw: &str) -> bool {
-    if raw.is_empty() || raw == "." || raw == ".." {
-        return false;
-    }
-    let bytes = raw.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = |b: u8| b.is_ascii_hexdigit();
-                if !(bytes.get(i + 1).copied().is_some_and(hex)
-                    && bytes.get(i + 2).copied().is_some_and(hex))
-                {
-                    return false;
-                }
-                i += 3;
-            }
-            b if b.is_ascii_alphanumeric() || b"-._~$,!*'():@+=".contains(&b) => i += 1,
-            _ => return false,
-        }
-    }
-    let Ok(decoded) = percent_decode_str(raw).decode_utf8() else {
-        return false;
-    };
-    decoded != "."
-        && decoded != ".."
-        && !decoded
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | ';'))
+    forward_get(
+        &state,
+        request.headers(),
+        request.uri().query(),
+        request.extensions().get::<CloseConnection>().cloned(),
+        &path,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::listener::CloseConnection;
 use crate::tokens::Usable;
 use axum::Router;
 use axum::body::Body;
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,17 +43,43 @@ pub fn forwardable(path: &str) -> Option<&str> {
     let mut count = 0;
     for segment in segments {
         count += 1;
-        let decoded = percent_decode_str(segment).decode_utf8().ok()?;
-        let bad = segment.is_empty()
-            || decoded == "."
-            || decoded == ".."
-            || decoded.contains(['/', '\\'])
-            || decoded.chars().any(char::is_control);
-        if bad {
+        if !segment_allowed(segment) {
             return None;
         }
     }
     (count > 0).then_some(rest)
+}
+
+/// One raw path segment: only unreserved characters, `$ , ! * ' ( ) : @ + =`
+/// and `%XX` escapes; decoded it must be UTF-8 without control characters
+/// and without `/ \ % ;` (an encoded slash, a double encoding, a matrix
+/// parameter), and neither `.` nor `..`.
+pub fn segment_allowed(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {}
+            b'$' | b',' | b'!' | b'*' | b'\'' | b'(' | b')' | b':' | b'@' | b'+' | b'=' => {}
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                i += 2;
+            }
+            _ => return false,
+        }
+        i += 1;
+    }
+    let Ok(decoded) = percent_decode_str(segment).decode_utf8() else {
+        return false;
+    };
+    !(segment.is_empty()
+        || decoded == "."
+        || decoded == ".."
+        || decoded.contains(['/', '\\', '%', ';'])
+        || decoded.chars().any(char::is_control))
 }
 
 /// Headers copied back to the browser: nothing else (never `Set-Cookie`).
@@ -69,10 +97,12 @@ async fn passthrough(
 ) -> Result<Response, ApiError> {
     let path = forwardable(request.uri().path()).ok_or(ApiError::InvalidPath)?;
     let upstream_path = format!("/v3/{path}");
+    let closer = request.extensions().get::<CloseConnection>().cloned();
     forward_get(
         &state,
         request.headers(),
         request.uri().query(),
+        closer,
         &upstream_path,
     )
     .await
@@ -85,6 +115,7 @@ pub(crate) async fn forward_get(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
+    closer: Option<CloseConnection>,
     upstream_path: &str,
 ) -> Result<Response, ApiError> {
     let key = state
@@ -116,7 +147,12 @@ pub(crate) async fn forward_get(
     } else {
         upstream
     };
-    Ok(relay(upstream, state.settings.stream_idle_timeout))
+    Ok(relay(
+        upstream,
+        state.settings.stream_idle_timeout,
+        state.shutdown.clone(),
+        closer,
+    ))
 }
 
 /// One upstream `GET`, bounded until its response headers arrive.
@@ -181,8 +217,22 @@ pub(crate) async fn send_with(
     result.map_err(|(_, error)| error)
 }
 
+/// How many chunks wait between the upstream reader and the browser.
+const RELAY_BUFFER: usize = 16;
+
 /// The upstream response as ours: status, allowed headers, streamed body.
-fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
+///
+/// A forwarding task reads the upstream and hands chunks to the body over a
+/// bounded channel. It ends the stream — dropping the upstream response,
+/// which cancels it upstream — when the upstream is silent for `idle`, when
+/// the browser has not taken a chunk for `idle` (its socket is full: the
+/// channel stays full), when the browser hangs up, or at shutdown.
+fn relay(
+    upstream: reqwest::Response,
+    idle: Duration,
+    shutdown: CancellationToken,
+    closer: Option<CloseConnection>,
+) -> Response {
     let status = upstream.status();
     let mut headers = HeaderMap::new();
     for (name, value) in upstream.headers() {
@@ -190,25 +240,68 @@ fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
             headers.append(name.clone(), value.clone());
         }
     }
-    let chunks = upstream.bytes_stream();
-    let body = futures_util::stream::unfold(chunks, move |mut chunks| async move {
-        match tokio::time::timeout(idle, chunks.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok::<Bytes, std::io::Error>(chunk), chunks)),
-            Ok(Some(Err(e))) => {
-                tracing::warn!(cause = %e.without_url(), "upstream body failed mid-way");
-                Some((Err(std::io::Error::other("upstream body failed")), chunks))
-            }
-            Ok(None) => None,
-            Err(_) => {
-                tracing::info!(idle_secs = idle.as_secs(), "upstream stream idle; closed");
-                None
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(RELAY_BUFFER);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = forward(upstream, idle, tx, closer) => {}
+            () = shutdown.cancelled() => {
+                tracing::info!("stream ended: shutting down");
             }
         }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     });
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    // An upstream 404/405 is TradeStation's answer: kept as it is.
+    response.extensions_mut().insert(crate::error::Relayed);
     response
+}
+
+async fn forward(
+    upstream: reqwest::Response,
+    idle: Duration,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    closer: Option<CloseConnection>,
+) {
+    let mut chunks = upstream.bytes_stream();
+    loop {
+        let item = match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(Ok(chunk))) => Ok(chunk),
+            Ok(Some(Err(e))) => {
+                tracing::warn!(cause = %e.without_url(), "upstream body failed mid-way");
+                Err(std::io::Error::other("upstream body failed"))
+            }
+            Ok(None) => return,
+            Err(_) => {
+                tracing::info!(idle_secs = idle.as_secs(), "upstream stream idle; closed");
+                return;
+            }
+        };
+        let failed = item.is_err();
+        match tokio::time::timeout(idle, tx.send(item)).await {
+            Ok(Ok(())) if !failed => {}
+            Ok(Ok(())) => return,
+            // The body was dropped: the browser hung up.
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::info!(
+                    idle_secs = idle.as_secs(),
+                    "browser stopped reading the stream; closed"
+                );
+                if let Some(closer) = closer {
+                    closer.close();
+                }
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +317,10 @@ mod tests {
             "/api/ts/v3/marketdata/quotes/%24SPX.X",
             "/api/ts/v3/marketdata/stream/options/chains/MSFT",
             "/api/ts/v3/marketdata/symbols/MSFT%20261218C450",
+            "/api/ts/v3/marketdata/quotes/$SPX.X,@ES,BRK.B",
+            "/api/ts/v3/marketdata/quotes/a~b_c-d!e*f'g(h)i:j+k=l",
+            "/api/ts/v3/marketdata/symbols/%C3%A9t%C3%A9",
+            "/api/ts/v3/marketdata/quotes/...",
         ] {
             assert_eq!(
                 forwardable(path),
@@ -253,8 +350,58 @@ mod tests {
             "/api/ts/v3/marketdata/quotes/%0aX",
             "/api/ts/v3/marketdata/quotes/%ff",
             "/api/ts/v3/Brokerage/accounts",
+            "/api/ts/v3/marketdata/quotes/MSFT%252F",
+            "/api/ts/v3/marketdata/quotes/MSFT%25",
+            "/api/ts/v3/marketdata/quotes/MSFT;jsessionid=1",
+            "/api/ts/v3/marketdata/quotes/MSFT%3Bx",
+            "/api/ts/v3/marketdata/quotes/MSFT%2",
+            "/api/ts/v3/marketdata/quotes/MSFT%zz",
+            "/api/ts/v3/marketdata/quotes/a b",
+            "/api/ts/v3/marketdata/quotes/<script>",
+            "/api/ts/v3/marketdata/quotes/%7f",
+            "/api/ts/v3/marketdata/quotes/%c3%28",
+            "/api/ts/v3/marketdata/quotes/x\"y",
+            "/api/ts/v3/brokerage/%2E",
+            "/api/ts/v3/brokerage/.%2e",
         ] {
             assert_eq!(forwardable(path), None, "{path}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_segment_of_allowed_characters_is_forwarded(
+            segment in "[A-Za-z0-9_~$,!*'():@+=-][A-Za-z0-9._~$,!*'():@+=-]{0,30}"
+        ) {
+            let path = format!("/api/ts/v3/marketdata/quotes/{segment}");
+            proptest::prop_assert!(forwardable(&path).is_some());
+        }
+
+        #[test]
+        fn no_accepted_path_decodes_to_a_traversal_or_a_separator(path in "\\PC{0,40}") {
+            let full = format!("/api/ts/v3/brokerage/{path}");
+            if let Some(rest) = forwardable(&full) {
+                for segment in rest.split('/').skip(1) {
+                    let decoded = percent_decode_str(segment).decode_utf8_lossy();
+                    proptest::prop_assert!(decoded != "." && decoded != "..");
+                    proptest::prop_assert!(!decoded.contains(['\\', '%', ';']));
+                    proptest::prop_assert!(!decoded.chars().any(char::is_control));
+                    proptest::prop_assert!(!segment.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn any_encoded_forbidden_byte_is_refused(
+            prefix in "[A-Za-z0-9]{0,8}",
+            byte in proptest::sample::select(vec![0x00u8, 0x0a, 0x1f, 0x7f, b'/', b'\\', b'%', b';']),
+            lower in proptest::bool::ANY,
+        ) {
+            let escape = if lower { format!("%{byte:02x}") } else { format!("%{byte:02X}") };
+            let path = format!("/api/ts/v3/marketdata/quotes/{prefix}{escape}");
+            proptest::prop_assert!(forwardable(&path).is_none());
         }
     }
 

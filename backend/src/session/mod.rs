@@ -5,6 +5,7 @@
 //! The store never sees a session id, only its [`SessionKey`] (SHA-256), and
 //! logs show only [`SessionKey::short`].
 
+pub mod binding;
 pub mod cookie;
 pub mod pending;
 

@@ -7,6 +7,7 @@ mod upstream;
 mod auth_flow;
 mod contract_errors;
 mod faults;
+mod hardening;
 mod orders;
 mod passthrough;
 mod secrets_stay_secret;
