@@ -19,7 +19,10 @@ use web_sys::{AbortController, ReadableStreamDefaultReader};
 
 use super::lines::LineError;
 use super::message::{Control, StreamMessage, deliver};
-use super::reconnect::{Connection, IDLE_TIMEOUT_MS, Lost, Next, Pause, Reconnect, StreamState};
+use super::reconnect::{
+    Connection, IDLE_TIMEOUT_MS, Lost, Next, OnLine as ReconnectOnLine, Pause, Reconnect,
+    StreamState,
+};
 use crate::api::{ApiError, error_from_response};
 use crate::clock;
 
@@ -234,7 +237,7 @@ async fn read_body(
     controller: &AbortController,
     shared: &Shared,
     connection: &mut Connection,
-    on_line: &mut dyn FnMut(Result<&[u8], LineError>) -> Option<Control>,
+    on_line: &mut ReconnectOnLine<'_>,
     on_live: &mut dyn FnMut(),
 ) -> Option<Lost> {
     let ended = loop {

@@ -250,7 +250,7 @@ mod tests {
         }
         let ended = ended.unwrap_or_else(|| connection.finish(&mut on_line));
         let live = connection.is_live();
-        drop(on_line);
+        let _ = on_line;
         (got, skipped, live, ended)
     }
 
