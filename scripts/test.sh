@@ -11,8 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy"
+step "cargo clippy (native, and the SPA for wasm)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked -p frontend --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "trunk build --release"
 trunk build --release --locked
@@ -24,6 +25,9 @@ export TEST_DATABASE_URL="$PG_URL"
 
 step "cargo test (native)"
 cargo test --locked --workspace --exclude frontend
+
+step "cargo test (the SPA's pure logic, native)"
+cargo test --locked -p frontend --lib --tests
 
 # --- Frontend ----------------------------------------------------------------
 # The SPA's wasm-bindgen tests (components and the stream parser) in headless
