@@ -79,6 +79,10 @@ pub enum StoreError {
         .0.display()
     )]
     InUse(std::path::PathBuf),
+    /// A refresh of this session held elsewhere (another task or replica)
+    /// did not end within the store's wait.
+    #[error("gave up waiting for a refresh of this session held elsewhere")]
+    LockTimeout,
 }
 
 /// A session held for refreshing.
