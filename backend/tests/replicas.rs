@@ -522,10 +522,10 @@ async fn until_expiring(client: &reqwest::Client, replica: &Replica, cookie: &st
 /// the token endpoint, every call 200, every replica but the refreshing one
 /// queued on the row lock with a single waiter.
 async fn one_refresh_for_a_burst(n: usize, rotate: bool) {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     let upstream = Upstream::start(rotate).await;
     // The token endpoint holds its answer for HOLD: the timeout must exceed it.
     let (replicas, _logs) = start_replicas(n, &upstream, &db.url, 10).await;
@@ -655,10 +655,10 @@ async fn one_refresh_for_300_callers_across_3_replicas_with_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_on_one_replica_signs_the_session_out_on_another_within_1s() {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     let upstream = Upstream::start(false).await;
     let (replicas, _logs) = start_replicas(2, &upstream, &db.url, 5).await;
     let (a, b) = (&replicas[0], &replicas[1]);
@@ -720,10 +720,10 @@ async fn logout_on_one_replica_signs_the_session_out_on_another_within_1s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_others() {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     const HTTP_TIMEOUT: u64 = 3;
     // The replicas wait this long for a row lock (`lib.rs`: the timeout
     // plus 5 s); nobody may wait longer.
@@ -860,10 +860,10 @@ async fn timed_ok(
 async fn health_and_status_answer_at_once_while_more_refreshes_than_pooled_connections_run() {
     const SLOW: usize = 20;
     const SLOW_TOKEN: Duration = Duration::from_secs(3);
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     let upstream = Upstream::start(false).await;
     let (replicas, _logs) = start_replicas(1, &upstream, &db.url, 10).await;
     let replica = &replicas[0];
@@ -942,6 +942,76 @@ async fn health_and_status_answer_at_once_while_more_refreshes_than_pooled_conne
     let seen = delta(upstream.stats(), before);
     assert_eq!(seen.refresh_grants, SLOW as u64, "one refresh per session");
     assert_eq!(db.leases().await, 0);
+
+    drop(replicas);
+    db.drop_database().await;
+}
+
+/// The database becomes unreachable for the replica (it refuses new
+/// connections and its open ones are ended, as when the server stops):
+/// `/health` answers `503` within 2 s; once the database is back, `200`
+/// again and the session works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_503_within_2s_while_the_database_is_unreachable_and_recovers() {
+    let _turn = SERIAL.lock().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let upstream = Upstream::start(false).await;
+    let (replicas, _logs) = start_replicas(1, &upstream, &db.url, 10).await;
+    let replica = &replicas[0];
+    let client = api_client();
+    let cookie = sign_in(replica).await;
+    timed_ok(&client, replica, "/health", None).await;
+
+    let mut admin = db.admin().await;
+    for sql in [
+        format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", db.name),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let health = client.get(replica.url("/health")).send().await.unwrap();
+    let down = started.elapsed();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(down < Duration::from_secs(2), "/health took {down:?}");
+
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(10);
+    loop {
+        let health = client.get(replica.url("/health")).send().await.unwrap();
+        if health.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered = back.elapsed();
+    assert_eq!(
+        status_of(&client, replica, &cookie).await["authenticated"],
+        true
+    );
+    let (status, body) = call(&client, replica, ACCOUNTS, &cookie).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    println!(
+        "replicas: database unreachable -> /health 503 in {} ms; back -> 200 after {} ms",
+        down.as_millis(),
+        recovered.as_millis()
+    );
 
     drop(replicas);
     db.drop_database().await;
