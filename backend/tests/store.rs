@@ -9,9 +9,12 @@
 //! skips them, each saying `skipped: <test name>` on stderr.
 //!
 //! [`postgres_locking`] covers what only the PostgreSQL store promises: one
-//! refresh per session across replicas, bounded lock waits, and locks that
-//! end with their holder. Waiting is ordered with oneshot channels and by
-//! watching `pg_stat_activity`, never by sleeping for a guessed time.
+//! refresh per session across replicas, bounded waits, leases that expire
+//! when their holder dies or is kept by a write that failed, and no pooled
+//! connection held by a refresh in flight. Waiting is ordered with oneshot
+//! channels and by watching the lease columns and `pg_stat_activity`; where
+//! a test shows that something does *not* happen while a lease is held it
+//! looks for a bounded time (300 ms), never sleeps as synchronisation.
 
 use backend::secret::{AccessToken, EncryptionKey, Nonce, PkceVerifier, RefreshToken};
 use backend::session::pending::PendingLogin;

@@ -3,8 +3,9 @@
 //! [`SqlStore`] holds a sqlx pool of one database and implements
 //! [`TokenStore`] with the same statements on each: they use `$n`
 //! placeholders, which PostgreSQL and SQLite both read. What truly differs
-//! between the two is a [`Dialect`]: whether a refresh locks the session row
-//! and how `touch` treats a row being refreshed. Opening a pool (file
+//! between the two is a [`Dialect`]: whether a refresh holds the session row
+//! with a lease ([`LeaseSql`]; PostgreSQL, several processes) or writes
+//! optimistically (SQLite, one process), and how `touch` is written. Opening a pool (file
 //! options, connection bounds) lives beside each dialect in
 //! [`super::sqlite`] and [`super::postgres`]; sealing rows in
 //! [`super::codec`].
@@ -59,9 +60,11 @@ pub struct LeaseSql {
     pub take: &'static str,
     /// Gives the lease back: `$1` the session key, `$2` the owner.
     pub release: &'static str,
-    /// [`REPLACE`] that also clears the lease: `$11` the owner.
+    /// The shared `REPLACE` statement that also clears the lease: `$11` the
+    /// owner.
     pub replace: &'static str,
-    /// [`DELETE_GENERATION`] by the lease's owner: `$3` the owner.
+    /// The shared `DELETE_GENERATION` statement, by the lease's owner: `$3`
+    /// the owner.
     pub delete: &'static str,
 }
 
