@@ -6,8 +6,10 @@
 //!   spread over 1 or 3 replicas, with refresh-token rotation off and on,
 //!   reach the token endpoint exactly once;
 //! - coherence: a logout on one replica is seen by another within 1 s;
-//! - a replica SIGKILLed while it holds a session's refresh lock: PostgreSQL
-//!   ends its transaction, another replica takes the lock and refreshes;
+//! - a replica SIGKILLed while it holds a session's refresh lease: the lease
+//!   expires, another replica takes it and refreshes;
+//! - more slow refreshes in flight than a replica has pooled connections:
+//!   `/health` and another session's status still answer at once;
 //! - key rotation under a live session (SQLite, one process restarted with
 //!   new keys), which needs no PostgreSQL.
 //!
@@ -202,16 +204,29 @@ impl TestDb {
         PgConnection::connect(&self.admin_url).await.unwrap()
     }
 
-    /// Connections to this database waiting for a lock (a row lock taken
-    /// with `SELECT … FOR UPDATE` waits as `Lock`).
-    async fn lock_waiters(&self, admin: &mut PgConnection) -> i64 {
-        self.count(admin, "wait_event_type = 'Lock'").await
+    /// Connections to this database inside a transaction or waiting for a
+    /// lock. A refresh in flight holds neither: it holds a lease on the
+    /// session's row, written and cleared by single statements.
+    async fn held_connections(&self, admin: &mut PgConnection) -> i64 {
+        self.count(
+            admin,
+            "(state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')",
+        )
+        .await
     }
 
-    /// Connections to this database inside a transaction, between statements
-    /// (a refresh holding the row lock while it calls the token endpoint).
-    async fn idle_in_transaction(&self, admin: &mut PgConnection) -> i64 {
-        self.count(admin, "state = 'idle in transaction'").await
+    /// Sessions whose refresh lease is held (and not expired) now.
+    async fn leases(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.url).await.unwrap();
+        let n = sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE refresh_lease_owner IS NOT NULL
+               AND refresh_lease_until > (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.ok();
+        n
     }
 
     async fn count(&self, admin: &mut PgConnection, condition: &str) -> i64 {
@@ -498,10 +513,10 @@ async fn until_expiring(client: &reqwest::Client, replica: &Replica, cookie: &st
 /// the token endpoint, every call 200, every replica but the refreshing one
 /// queued on the row lock with a single waiter.
 async fn one_refresh_for_a_burst(n: usize, rotate: bool) {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     let upstream = Upstream::start(rotate).await;
     // The token endpoint holds its answer for HOLD: the timeout must exceed it.
     let (replicas, _logs) = start_replicas(n, &upstream, &db.url, 10).await;
@@ -537,13 +552,16 @@ async fn one_refresh_for_a_burst(n: usize, rotate: bool) {
         .collect();
     let burst = tokio::spawn(futures_util::future::join_all(calls));
 
-    // While the token endpoint holds the refresh: how many connections of
-    // this database queue on the session's row lock.
+    // While the token endpoint holds the refresh: the session's lease is
+    // held, no caller has been answered (they all wait for the one refresh),
+    // and no connection of this database sits in a transaction or a lock.
     let mut admin = db.admin().await;
-    let mut max_waiters = 0;
+    let (mut max_held, mut max_leases) = (0, 0);
     let deadline = started + HOLD + Duration::from_secs(20);
-    while upstream.stats().refresh_grants == before.refresh_grants && !burst.is_finished() {
-        max_waiters = max_waiters.max(db.lock_waiters(&mut admin).await);
+    while upstream.stats().refresh_grants == before.refresh_grants {
+        assert!(!burst.is_finished(), "callers answered before the refresh");
+        max_held = max_held.max(db.held_connections(&mut admin).await);
+        max_leases = max_leases.max(db.leases().await);
         assert!(Instant::now() < deadline, "the refresh never completed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -581,19 +599,19 @@ async fn one_refresh_for_a_burst(n: usize, rotate: bool) {
         seen.api_requests, CALLERS as u64,
         "one upstream call per caller, no retries"
     );
+    assert_eq!(max_leases, 1, "the refresh held the session's lease");
     assert_eq!(
-        max_waiters,
-        i64::try_from(n - 1).unwrap(),
-        "each other replica queued exactly one waiter on the row lock"
+        max_held, 0,
+        "no connection was held in a transaction or a lock during the refresh"
     );
     println!(
         "replicas: single flight, {n} replica(s), rotation {}: {CALLERS} callers -> {} refresh \
-         ({} token request, {} replica(s) queued on the row lock); burst wall time {} ms \
+         ({} token request, lease held by 1, {} connection(s) held); burst wall time {} ms \
          (token endpoint held {} ms; refresh answered at {} ms, all callers answered {} ms later)",
         if rotate { "on" } else { "off" },
         seen.refresh_grants,
         seen.token_requests,
-        max_waiters,
+        max_held,
         wall.as_millis(),
         HOLD.as_millis(),
         refreshed_at.as_millis(),
@@ -628,10 +646,10 @@ async fn one_refresh_for_300_callers_across_3_replicas_with_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_on_one_replica_signs_the_session_out_on_another_within_1s() {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     let upstream = Upstream::start(false).await;
     let (replicas, _logs) = start_replicas(2, &upstream, &db.url, 5).await;
     let (a, b) = (&replicas[0], &replicas[1]);
@@ -693,10 +711,10 @@ async fn logout_on_one_replica_signs_the_session_out_on_another_within_1s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_others() {
+    let _turn = SERIAL.lock().await;
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let _turn = SERIAL.lock().await;
     const HTTP_TIMEOUT: u64 = 3;
     // The replicas wait this long for a row lock (`lib.rs`: the timeout
     // plus 5 s); nobody may wait longer.
@@ -725,18 +743,16 @@ async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_oth
         })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while upstream.stats().token_requests == before.token_requests
-        || db.idle_in_transaction(&mut admin).await < 1
-    {
+    while upstream.stats().token_requests == before.token_requests || db.leases().await < 1 {
         assert!(
             Instant::now() < deadline,
-            "A's refresh never reached the token endpoint with the lock held"
+            "A's refresh never reached the token endpoint with the lease held"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // B asks for the same session and queues on the row lock A holds.
-    let on_b = {
+    // B asks for the same session and waits for the lease A holds.
+    let mut on_b = {
         let client = client.clone();
         let url = replicas[1].url(ACCOUNTS);
         let cookie = format!("ts_session={cookie}");
@@ -750,11 +766,13 @@ async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_oth
             Ok::<_, reqwest::Error>((status, response.text().await?))
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while db.lock_waiters(&mut admin).await < 1 {
-        assert!(Instant::now() < deadline, "B never waited for the lock");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), &mut on_b)
+            .await
+            .is_err(),
+        "B answered while A held the lease"
+    );
+    assert_eq!(db.held_connections(&mut admin).await, 0);
 
     // The token endpoint recovers; A dies holding the lock.
     upstream.sim.set_token_delay(Duration::ZERO);
@@ -774,8 +792,11 @@ async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_oth
     );
     let a_outcome = on_a.await.unwrap();
     assert!(a_outcome.is_err(), "A died before answering");
-    let lock_holders = db.idle_in_transaction(&mut admin).await;
-    assert_eq!(lock_holders, 0, "nobody holds the session's lock any more");
+    assert_eq!(
+        db.leases().await,
+        0,
+        "nobody holds the session's lease any more"
+    );
 
     // The session still works on the replicas left, without a new refresh.
     let refreshes_after_b = upstream.stats().refresh_grants;
@@ -796,6 +817,191 @@ async fn a_replica_killed_while_it_holds_the_refresh_lock_does_not_block_the_oth
          kill (bound {} ms = TS_HTTP_TIMEOUT {HTTP_TIMEOUT} s + 5 s)",
         recovery.as_millis(),
         bound.as_millis()
+    );
+
+    drop(replicas);
+    db.drop_database().await;
+}
+
+/// How long one `GET path` takes on `replica` (with a session cookie when
+/// given); the answer must be `200`.
+async fn timed_ok(
+    client: &reqwest::Client,
+    replica: &Replica,
+    path: &str,
+    cookie: Option<&str>,
+) -> Duration {
+    let started = Instant::now();
+    let mut request = client.get(replica.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, format!("ts_session={cookie}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    took
+}
+
+/// More refreshes in flight on one replica than it has pooled connections
+/// (16), each held by a slow token endpoint: `/health` and another
+/// session's `/api/ts/status` still answer in well under a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_status_answer_at_once_while_more_refreshes_than_pooled_connections_run() {
+    const SLOW: usize = 20;
+    const SLOW_TOKEN: Duration = Duration::from_secs(3);
+    let _turn = SERIAL.lock().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let upstream = Upstream::start(false).await;
+    let (replicas, _logs) = start_replicas(1, &upstream, &db.url, 10).await;
+    let replica = &replicas[0];
+    let client = api_client();
+
+    let mut cookies = Vec::new();
+    for _ in 0..SLOW {
+        cookies.push(sign_in(replica).await);
+    }
+    until_expiring(&client, replica, &cookies[SLOW - 1]).await;
+    // Signed in after the others expired: its token is fresh for a while.
+    let other = sign_in(replica).await;
+    upstream.sim.set_token_delay(SLOW_TOKEN);
+    let before = upstream.stats();
+
+    let calls: Vec<_> = cookies
+        .iter()
+        .map(|cookie| {
+            let client = client.clone();
+            let url = replica.url(ACCOUNTS);
+            let cookie = format!("ts_session={cookie}");
+            tokio::spawn(async move {
+                let response = client
+                    .get(url)
+                    .header(reqwest::header::COOKIE, cookie)
+                    .send()
+                    .await?;
+                let status = response.status();
+                Ok::<_, reqwest::Error>((status, response.text().await?))
+            })
+        })
+        .collect();
+
+    // Every slow refresh is at the token endpoint, holding its lease.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while delta(upstream.stats(), before).token_requests < SLOW as u64 {
+        assert!(Instant::now() < deadline, "the refreshes never all started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let in_flight_at = Instant::now();
+    let health = timed_ok(&client, replica, "/health", None).await;
+    let status = timed_ok(&client, replica, "/api/ts/status", Some(&other)).await;
+    let mut admin = db.admin().await;
+    assert_eq!(db.leases().await, i64::try_from(SLOW).unwrap());
+    assert_eq!(db.held_connections(&mut admin).await, 0);
+    assert_eq!(
+        delta(upstream.stats(), before).refresh_grants,
+        0,
+        "measured while every refresh was still in flight"
+    );
+    assert!(in_flight_at.elapsed() < SLOW_TOKEN);
+    println!(
+        "replicas: {SLOW} slow refreshes in flight (16 pooled connections): /health {} ms, \
+         another session's /api/ts/status {} ms",
+        health.as_millis(),
+        status.as_millis()
+    );
+    assert!(
+        health < Duration::from_millis(500),
+        "/health took {health:?}"
+    );
+    assert!(
+        status < Duration::from_millis(500),
+        "status took {status:?}"
+    );
+
+    for call in calls {
+        let (status, body) = tokio::time::timeout(Duration::from_secs(30), call)
+            .await
+            .expect("the slow call answers")
+            .unwrap()
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    upstream.sim.set_token_delay(Duration::ZERO);
+    let seen = delta(upstream.stats(), before);
+    assert_eq!(seen.refresh_grants, SLOW as u64, "one refresh per session");
+    assert_eq!(db.leases().await, 0);
+
+    drop(replicas);
+    db.drop_database().await;
+}
+
+/// The database becomes unreachable for the replica (it refuses new
+/// connections and its open ones are ended, as when the server stops):
+/// `/health` answers `503` within 2 s; once the database is back, `200`
+/// again and the session works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_503_within_2s_while_the_database_is_unreachable_and_recovers() {
+    let _turn = SERIAL.lock().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let upstream = Upstream::start(false).await;
+    let (replicas, _logs) = start_replicas(1, &upstream, &db.url, 10).await;
+    let replica = &replicas[0];
+    let client = api_client();
+    let cookie = sign_in(replica).await;
+    timed_ok(&client, replica, "/health", None).await;
+
+    let mut admin = db.admin().await;
+    for sql in [
+        format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", db.name),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let health = client.get(replica.url("/health")).send().await.unwrap();
+    let down = started.elapsed();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(down < Duration::from_secs(2), "/health took {down:?}");
+
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(10);
+    loop {
+        let health = client.get(replica.url("/health")).send().await.unwrap();
+        if health.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered = back.elapsed();
+    assert_eq!(
+        status_of(&client, replica, &cookie).await["authenticated"],
+        true
+    );
+    let (status, body) = call(&client, replica, ACCOUNTS, &cookie).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    println!(
+        "replicas: database unreachable -> /health 503 in {} ms; back -> 200 after {} ms",
+        down.as_millis(),
+        recovered.as_millis()
     );
 
     drop(replicas);

@@ -9,9 +9,12 @@
 //! skips them, each saying `skipped: <test name>` on stderr.
 //!
 //! [`postgres_locking`] covers what only the PostgreSQL store promises: one
-//! refresh per session across replicas, bounded lock waits, and locks that
-//! end with their holder. Waiting is ordered with oneshot channels and by
-//! watching `pg_stat_activity`, never by sleeping for a guessed time.
+//! refresh per session across replicas, bounded waits, leases that expire
+//! when their holder dies or is kept by a write that failed, and no pooled
+//! connection held by a refresh in flight. Waiting is ordered with oneshot
+//! channels and by watching the lease columns and `pg_stat_activity`; where
+//! a test shows that something does *not* happen while a lease is held it
+//! looks for a bounded time (300 ms), never sleeps as synchronisation.
 
 use backend::secret::{AccessToken, EncryptionKey, Nonce, PkceVerifier, RefreshToken};
 use backend::session::pending::PendingLogin;
@@ -180,11 +183,6 @@ impl Harness {
         })
     }
 
-    /// Whether `begin_refresh` holds a lock that `delete` waits for.
-    fn locks_rows(&self) -> bool {
-        matches!(self.backend, Backend::Postgres { .. })
-    }
-
     async fn store(&self, sealer: Arc<Sealer>) -> Arc<dyn TokenStore> {
         self.store_waiting(sealer, LOCK_WAIT).await
     }
@@ -238,29 +236,33 @@ impl Harness {
         (conn, database.clone())
     }
 
-    /// PostgreSQL: returns once `n` sessions of this test's database are
-    /// waiting for a lock.
-    async fn until_waiting_for_lock(&self, n: i64) {
+    /// PostgreSQL: how many connections of this test's database sit in a
+    /// transaction or wait for a lock (a refresh in flight holds neither).
+    async fn held_connections(&self) -> i64 {
         let (mut admin, database) = self.admin().await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = $1 AND wait_event_type = 'Lock'",
-            )
-            .bind(&database)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-            if waiting >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{n} lock waiter(s) never appeared"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = $1
+               AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')",
+        )
+        .bind(&database)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+    }
+
+    /// PostgreSQL: the sessions whose refresh lease is held now.
+    async fn leased_sessions(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.url).await.unwrap();
+        let n = sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE refresh_lease_owner IS NOT NULL
+               AND refresh_lease_until > (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.ok();
+        n
     }
 
     async fn cleanup(self) {
@@ -707,11 +709,9 @@ mod contract {
         assert_eq!(store.count_sessions().await.unwrap(), 0);
     }
 
-    /// A logout racing a refresh: the session ends up gone either way. The
-    /// SQLite store lets the delete through and refuses the refresh's write
-    /// (`finish` answers `false`); the PostgreSQL store makes the delete wait
-    /// for the refresh, then deletes — and returns — the refreshed tokens, so
-    /// the logout revokes the refresh token that is actually current.
+    /// A logout racing a refresh: the logout goes through at once (it
+    /// waits for no refresh), and the refresh's write then applies to
+    /// nothing (`finish` answers `false`), so the session stays gone.
     pub async fn logout_during_refresh_is_never_undone(h: &Harness) {
         let store = h.store(sealer(1, &[])).await;
         let key = new_key();
@@ -720,31 +720,17 @@ mod contract {
 
         let guard = store.begin_refresh(&key).await.unwrap();
         let next = refreshed(guard.current().unwrap());
-        let logout = tokio::spawn({
-            let (store, key) = (Arc::clone(&store), key.clone());
-            async move { store.delete(&key).await }
-        });
-
-        if h.locks_rows() {
-            h.until_waiting_for_lock(1).await;
-            assert!(!logout.is_finished(), "delete must wait for the refresh");
-            assert!(
-                guard
-                    .finish(RefreshOutcome::Replace(next.clone()))
-                    .await
-                    .unwrap()
-            );
-            let deleted = logout.await.unwrap().unwrap().unwrap();
-            assert_same(&deleted, &next);
-        } else {
-            let deleted = logout.await.unwrap().unwrap().unwrap();
-            assert_same(&deleted, &rec);
-            let applied = guard
-                .finish(RefreshOutcome::Replace(next.clone()))
-                .await
-                .unwrap();
-            assert!(!applied, "finish after a delete must report it");
-        }
+        let deleted = tokio::time::timeout(Duration::from_secs(2), store.delete(&key))
+            .await
+            .expect("a logout does not wait for a refresh")
+            .unwrap()
+            .unwrap();
+        assert_same(&deleted, &rec);
+        let applied = guard
+            .finish(RefreshOutcome::Replace(next.clone()))
+            .await
+            .unwrap();
+        assert!(!applied, "finish after a delete must report it");
         assert!(store.load(&key).await.unwrap().is_none(), "resurrected");
         assert_eq!(store.count_sessions().await.unwrap(), 0);
     }
@@ -813,8 +799,16 @@ mod postgres_locking {
                 seen
             }
         });
-        h.until_waiting_for_lock(1).await;
-        assert!(!second.is_finished(), "second guard taken while first held");
+        // Bounded look: the second guard is not handed out while the first
+        // is held, and waiting for it holds no connection.
+        let mut second = second;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut second)
+                .await
+                .is_err(),
+            "second guard taken while first held"
+        );
+        assert_eq!(h.held_connections().await, 0);
 
         go_tx.send(()).unwrap();
         assert!(first.await.unwrap());
@@ -867,8 +861,18 @@ mod postgres_locking {
         drop(held_tx);
 
         let go = held_rx.recv().await.expect("one caller refreshes");
-        h.until_waiting_for_lock(i64::try_from(CALLERS).unwrap() - 1)
-            .await;
+        // Every other caller is queued behind the lease: none is handed the
+        // session while it is held, and none holds a connection meanwhile.
+        let queued = Instant::now();
+        while queued.elapsed() < Duration::from_millis(300) {
+            assert!(
+                callers.iter().all(|c| !c.is_finished()),
+                "guard taken while held"
+            );
+            assert_eq!(h.held_connections().await, 0);
+            assert_eq!(h.leased_sessions().await, 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         go.send(()).unwrap();
         let mut refreshes = 0;
         for caller in callers {
@@ -898,11 +902,6 @@ mod postgres_locking {
         assert!(err.is_lock_timeout(), "{err}");
         assert!(started.elapsed() >= Duration::from_millis(150));
         assert!(started.elapsed() < Duration::from_secs(5));
-
-        // A logout or a save waits no longer either.
-        assert!(impatient.delete(&key).await.unwrap_err().is_lock_timeout());
-        let err = impatient.save(&key, &record(9, 100)).await.unwrap_err();
-        assert!(err.is_lock_timeout(), "{err}");
 
         let next = refreshed(&rec);
         assert!(
@@ -939,31 +938,25 @@ mod postgres_locking {
         h.cleanup().await;
     }
 
+    /// A replica that dies holding a lease (nothing released it) blocks
+    /// the session for one lease at most; the next holder reads the row as
+    /// it was and the dead holder's write goes nowhere.
     #[tokio::test]
-    async fn lock_ends_with_the_holder_connection() {
+    async fn lease_left_by_a_dead_replica_expires() {
         let Some(h) = Harness::postgres().await else {
             return;
         };
-        let holder = h
-            .store_waiting(sealer(1, &[]), Duration::from_secs(60))
+        let dead = h
+            .store_waiting(sealer(1, &[]), Duration::from_millis(400))
             .await;
         let other = h.store(sealer(1, &[])).await;
-        let (key, rec) = seeded(&holder).await;
+        let (key, rec) = seeded(&dead).await;
 
-        let guard = holder.begin_refresh(&key).await.unwrap();
-        // The replica dies: the server sees its connection end.
-        let (mut admin, database) = h.admin().await;
-        let ended: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = $1 AND state = 'idle in transaction'",
-        )
-        .bind(&database)
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-        assert_eq!(ended, vec![true]);
-
+        let guard = dead.begin_refresh(&key).await.unwrap();
+        let started = Instant::now();
         let second = other.begin_refresh(&key).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(3));
         assert_same(second.current().unwrap(), &rec);
         let next = refreshed(&rec);
         assert!(
@@ -972,41 +965,104 @@ mod postgres_locking {
                 .await
                 .unwrap()
         );
-        // The dead holder's write goes nowhere.
         assert!(
-            guard
+            !guard
                 .finish(RefreshOutcome::Replace(refreshed(&rec)))
                 .await
-                .is_err()
+                .unwrap(),
+            "an expired holder's write must not apply"
         );
         assert_same(&other.load(&key).await.unwrap().unwrap(), &next);
         h.cleanup().await;
     }
 
+    /// More refreshes in flight than the pool has connections: each holds
+    /// its lease, none a connection, so the store keeps answering.
     #[tokio::test]
-    async fn guard_held_longer_than_lock_wait_is_ended_by_the_server() {
+    async fn refreshes_in_flight_hold_no_pool_connection() {
+        const SESSIONS: usize = 40;
         let Some(h) = Harness::postgres().await else {
             return;
         };
-        let hung = h
+        let store = h.store(sealer(1, &[])).await;
+        let mut guards = Vec::new();
+        for _ in 0..SESSIONS {
+            let (key, _) = seeded(&store).await;
+            guards.push(store.begin_refresh(&key).await.unwrap());
+        }
+        assert_eq!(h.leased_sessions().await, i64::try_from(SESSIONS).unwrap());
+        assert_eq!(h.held_connections().await, 0);
+        let started = Instant::now();
+        store.ping().await.unwrap();
+        let (key, rec) = seeded(&store).await;
+        assert_same(&store.load(&key).await.unwrap().unwrap(), &rec);
+        let took = started.elapsed();
+        eprintln!("ping + save + load with {SESSIONS} refreshes held: {took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        for guard in guards {
+            assert!(guard.finish(RefreshOutcome::Keep).await.unwrap());
+        }
+        assert_eq!(h.leased_sessions().await, 0);
+        h.cleanup().await;
+    }
+
+    /// A refresh whose write fails keeps the lease: another replica cannot
+    /// refresh with the refresh token just rotated out, while the retry on
+    /// the same replica takes the lease over and stores.
+    #[tokio::test]
+    async fn a_failed_write_keeps_the_lease_for_its_retry() {
+        let Some(h) = Harness::postgres().await else {
+            return;
+        };
+        let refresher = h.store(sealer(1, &[])).await;
+        let other = h
             .store_waiting(sealer(1, &[]), Duration::from_millis(300))
             .await;
-        let other = h.store(sealer(1, &[])).await;
-        let (key, rec) = seeded(&hung).await;
+        let (key, rec) = seeded(&refresher).await;
+        let mut conn = PgConnection::connect(&h.url).await.unwrap();
+        for sql in [
+            "CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'write refused'; END $$",
+            "CREATE TRIGGER refuse_write BEFORE UPDATE OF sealed ON sessions
+               FOR EACH ROW EXECUTE FUNCTION refuse_write()",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
 
-        let guard = hung.begin_refresh(&key).await.unwrap();
-        let started = Instant::now();
-        let second = other.begin_refresh(&key).await.unwrap();
-        assert!(started.elapsed() < LOCK_WAIT);
-        assert_same(second.current().unwrap(), &rec);
-        assert!(second.finish(RefreshOutcome::Keep).await.unwrap());
+        let guard = refresher.begin_refresh(&key).await.unwrap();
+        let next = refreshed(guard.current().unwrap());
         assert!(
             guard
-                .finish(RefreshOutcome::Replace(refreshed(&rec)))
+                .finish(RefreshOutcome::Replace(next.clone()))
                 .await
                 .is_err()
         );
-        assert_same(&other.load(&key).await.unwrap().unwrap(), &rec);
+        assert_eq!(h.leased_sessions().await, 1, "the lease is kept");
+        let err = refresh_err(&other, &key).await;
+        assert!(err.is_lock_timeout(), "{err}");
+
+        sqlx::query("DROP TRIGGER refuse_write ON sessions")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let retry = refresher.begin_refresh(&key).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "retry waited"
+        );
+        assert_eq!(retry.current().unwrap().generation, rec.generation);
+        assert!(
+            retry
+                .finish(RefreshOutcome::Replace(next.clone()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.leased_sessions().await, 0);
+        let seen = other.begin_refresh(&key).await.unwrap();
+        assert_same(seen.current().unwrap(), &next);
+        assert!(seen.finish(RefreshOutcome::Keep).await.unwrap());
+        conn.close().await.ok();
         h.cleanup().await;
     }
 

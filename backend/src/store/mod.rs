@@ -79,6 +79,10 @@ pub enum StoreError {
         .0.display()
     )]
     InUse(std::path::PathBuf),
+    /// A refresh of this session held elsewhere (another task or replica)
+    /// did not end within the store's wait.
+    #[error("gave up waiting for a refresh of this session held elsewhere")]
+    LockTimeout,
 }
 
 /// A session held for refreshing.
@@ -218,8 +222,8 @@ impl From<UnsupportedDatabase> for StoreError {
 
 /// Opens the store `url` names (`DATABASE_URL`), without a cache or a
 /// process lock: what tests and tools use to reach a database directly.
-/// PostgreSQL waits at most `lock_wait` for a session another refresh
-/// holds. Either is migrated before this returns.
+/// On PostgreSQL a refresh lease lasts `lock_wait`, and a refresh waits
+/// about that long for one held elsewhere ([`StoreError::LockTimeout`]). Either is migrated before this returns.
 ///
 /// # Errors
 /// An unsupported scheme (the error does not repeat the URL, which may hold a

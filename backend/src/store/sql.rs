@@ -3,8 +3,9 @@
 //! [`SqlStore`] holds a sqlx pool of one database and implements
 //! [`TokenStore`] with the same statements on each: they use `$n`
 //! placeholders, which PostgreSQL and SQLite both read. What truly differs
-//! between the two is a [`Dialect`]: whether a refresh locks the session row
-//! and how `touch` treats a row being refreshed. Opening a pool (file
+//! between the two is a [`Dialect`]: whether a refresh holds the session row
+//! with a lease ([`LeaseSql`]; PostgreSQL, several processes) or writes
+//! optimistically (SQLite, one process), and how `touch` is written. Opening a pool (file
 //! options, connection bounds) lives beside each dialect in
 //! [`super::sqlite`] and [`super::postgres`]; sealing rows in
 //! [`super::codec`].
@@ -18,23 +19,53 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// First pause between attempts to take a lease held elsewhere; doubles up
+/// to [`LEASE_POLL_MAX`].
+const LEASE_POLL_FIRST: Duration = Duration::from_millis(25);
+const LEASE_POLL_MAX: Duration = Duration::from_millis(250);
 
 /// What one database does differently. Implemented by sqlx's database
 /// types, so a store is `SqlStore<Sqlite>` or `SqlStore<Postgres>`.
 pub trait Dialect: Database {
-    /// Appended to the `SELECT` that starts a refresh. With a lock, the
-    /// refresh reads and writes in one transaction that holds the row;
-    /// without one, the write applies only if the row still holds the
-    /// generation that was read (optimistic).
-    const LOCK_FOR_REFRESH: Option<&'static str>;
+    /// How a refresh holds its session across processes. `None`: it does
+    /// not (one process owns the database); the write applies only if the
+    /// row still holds the generation that was read (optimistic). `Some`: a
+    /// lease on the row, taken and given back by short autocommitted
+    /// statements, so no connection is held while the token endpoint
+    /// answers.
+    const LEASE: Option<LeaseSql>;
 
     /// The `touch` statement: `$1` the time, `$2` the session key.
     const TOUCH: &'static str;
 
     /// Rows a statement changed (sqlx has no trait for it).
     fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// The statements of a refresh lease (see [`super::postgres`] for why a
+/// lease). Every one names the lease's owner, a random value per guard, so
+/// a holder whose lease expired and was taken over writes nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseSql {
+    /// Takes the lease and returns the row: `$1` the session key, `$2` the
+    /// new owner, `$3` the lease's length in milliseconds, `$4` an owner
+    /// whose lease this process kept after a failed write (or `NULL`). No
+    /// row when the session is gone or another holder's lease runs.
+    pub take: &'static str,
+    /// Gives the lease back: `$1` the session key, `$2` the owner.
+    pub release: &'static str,
+    /// The shared `REPLACE` statement that also clears the lease: `$11` the
+    /// owner.
+    pub replace: &'static str,
+    /// The shared `DELETE_GENERATION` statement, by the lease's owner: `$3`
+    /// the owner.
+    pub delete: &'static str,
 }
 
 /// Pending logins one browser may hold; a newer one drops the oldest.
@@ -102,6 +133,13 @@ struct KeyedSessionRow {
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
     sealer: Arc<Sealer>,
+    /// How long a refresh lease lasts, and about how long a refresh waits
+    /// for another holder's lease ([`Dialect::LEASE`] only).
+    lease_for: Duration,
+    /// Leases this process keeps after a refresh's write failed, by session
+    /// key: the retry takes them over (and so extends them) while no other
+    /// replica may refresh with the refresh token that was rotated out.
+    kept: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
@@ -109,6 +147,8 @@ impl<DB: Database> Clone for SqlStore<DB> {
         Self {
             pool: self.pool.clone(),
             sealer: Arc::clone(&self.sealer),
+            lease_for: self.lease_for,
+            kept: Arc::clone(&self.kept),
         }
     }
 }
@@ -124,7 +164,28 @@ impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
 impl<DB: Database> SqlStore<DB> {
     /// Wraps a pool that is already migrated.
     pub fn new(pool: Pool<DB>, sealer: Arc<Sealer>) -> Self {
-        Self { pool, sealer }
+        Self {
+            pool,
+            sealer,
+            lease_for: Duration::from_secs(30),
+            kept: Arc::default(),
+        }
+    }
+
+    /// Sets how long a refresh lease lasts (and how long a refresh waits
+    /// for one held elsewhere): the upstream timeout plus a margin.
+    #[must_use]
+    pub fn leasing_for(mut self, lease_for: Duration) -> Self {
+        self.lease_for = lease_for.max(Duration::from_millis(1));
+        self
+    }
+
+    fn kept_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A panic elsewhere cannot leave the map half-written: every use
+        // is one insert, get or remove.
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The pool, for what a dialect adds around the shared statements.
@@ -164,6 +225,225 @@ macro_rules! by_key {
     ($sql:expr, $key:expr) => {
         sqlx::query_as::<DB, SessionRow>($sql).bind($key.as_str().to_owned())
     };
+}
+
+/// How a refresh takes its session, for each kind of [`Dialect::LEASE`].
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<String>: Encode<'a, DB> + Type<DB>,
+    for<'a> Vec<u8>: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> bool: Encode<'a, DB> + Type<DB>,
+    for<'r> SessionRow: FromRow<'r, DB::Row>,
+{
+    /// Without a lease: the write applies only to the generation read.
+    fn optimistic_guard(&self, key: &SessionKey, current: Option<SessionRecord>) -> SqlRefresh {
+        let read = current.as_ref().map_or(0, |r| r.generation);
+        let (store, key) = (self.clone(), key.clone());
+        let finish: Finish = Box::new(move |outcome| {
+            async move {
+                let affected = match outcome {
+                    RefreshOutcome::Keep => return Ok(true),
+                    RefreshOutcome::Delete => {
+                        sqlx::query::<DB>(DELETE_GENERATION)
+                            .bind(key.as_str().to_owned())
+                            .bind(read)
+                            .execute(&store.pool)
+                            .await?;
+                        // A delete that found the row gone still ended the
+                        // session.
+                        return Ok(true);
+                    }
+                    RefreshOutcome::Replace(record) => {
+                        let row = codec::seal_session(&store.sealer, &key, &record);
+                        let done = sqlx::query::<DB>(REPLACE)
+                            .bind(row.key_id)
+                            .bind(row.sealed)
+                            .bind(row.user_id)
+                            .bind(row.expires_at)
+                            .bind(row.has_refresh)
+                            .bind(row.generation)
+                            .bind(row.last_seen_at)
+                            .bind(row.obtained_at)
+                            .bind(key.as_str().to_owned())
+                            .bind(read)
+                            .execute(&store.pool)
+                            .await?;
+                        DB::rows_affected(&done)
+                    }
+                };
+                Ok(affected == 1)
+            }
+            .boxed()
+        });
+        SqlRefresh {
+            current,
+            finish: Some(finish),
+            release_on_drop: None,
+        }
+    }
+
+    /// Gives back the lease `owner` holds on `key`'s row.
+    fn release(
+        &self,
+        key: &SessionKey,
+        owner: &str,
+        sql: LeaseSql,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let pool = self.pool.clone();
+        let (key, owner) = (key.as_str().to_owned(), owner.to_owned());
+        async move {
+            sqlx::query::<DB>(sql.release)
+                .bind(key)
+                .bind(owner)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    /// With a lease: one autocommitted statement takes it if it is free
+    /// (or expired, or kept by this process after a failed write) and reads
+    /// the row; otherwise the caller polls, backing off, for about as long
+    /// as a lease lasts. The row read after a wait is the previous holder's
+    /// write, so waiters use the winner's tokens.
+    async fn leased_guard(
+        &self,
+        key: &SessionKey,
+        sql: LeaseSql,
+    ) -> Result<Box<dyn RefreshGuard>, StoreError> {
+        let owner = format!("{:032x}", rand::random::<u128>());
+        let lease_ms = i64::try_from(self.lease_for.as_millis()).unwrap_or(i64::MAX);
+        // A little past one lease: a waiter queued behind a holder that
+        // died still sees that lease expire and takes over.
+        let deadline = Instant::now() + self.lease_for + 2 * LEASE_POLL_MAX;
+        let mut pause = LEASE_POLL_FIRST;
+        loop {
+            let kept = self.kept_lock().get(key.as_str()).cloned();
+            let taken = by_key!(sql.take, key)
+                .bind(owner.clone())
+                .bind(lease_ms)
+                .bind(kept.clone())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = taken {
+                if let Some(kept) = kept {
+                    let mut leases = self.kept_lock();
+                    if leases.get(key.as_str()) == Some(&kept) {
+                        leases.remove(key.as_str());
+                    }
+                }
+                return self.hold(key, owner, row, sql).await;
+            }
+            // Nothing taken: the session is gone, or leased elsewhere.
+            if by_key!(LOAD, key)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_none()
+            {
+                return Ok(Box::new(SqlRefresh::empty()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::LockTimeout);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(LEASE_POLL_MAX);
+        }
+    }
+
+    /// The guard over a row whose lease `owner` just took.
+    async fn hold(
+        &self,
+        key: &SessionKey,
+        owner: String,
+        row: SessionRow,
+        sql: LeaseSql,
+    ) -> Result<Box<dyn RefreshGuard>, StoreError> {
+        let current = match self.open(key, Some(row)) {
+            Ok(Some(current)) => current,
+            // Nothing to refresh (sealed with a forgotten key): give the
+            // lease back straight away.
+            Ok(None) => {
+                self.release(key, &owner, sql).await?;
+                return Ok(Box::new(SqlRefresh::empty()));
+            }
+            Err(e) => {
+                tokio::spawn(self.release(key, &owner, sql));
+                return Err(e);
+            }
+        };
+        let read = current.generation;
+        let on_drop = self.release(key, &owner, sql);
+        let release_on_drop: Release = Box::new(move || {
+            // Dropped without `finish` (a refresh that gave up): the lease
+            // goes back now rather than when it expires.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(on_drop);
+            }
+        });
+        let (store, key) = (self.clone(), key.clone());
+        let finish: Finish = Box::new(move |outcome| {
+            async move {
+                match outcome {
+                    RefreshOutcome::Keep => {
+                        store.release(&key, &owner, sql).await?;
+                        Ok(true)
+                    }
+                    RefreshOutcome::Delete => {
+                        sqlx::query::<DB>(sql.delete)
+                            .bind(key.as_str().to_owned())
+                            .bind(read)
+                            .bind(owner)
+                            .execute(&store.pool)
+                            .await?;
+                        Ok(true)
+                    }
+                    RefreshOutcome::Replace(record) => {
+                        let row = codec::seal_session(&store.sealer, &key, &record);
+                        let written = sqlx::query::<DB>(sql.replace)
+                            .bind(row.key_id)
+                            .bind(row.sealed)
+                            .bind(row.user_id)
+                            .bind(row.expires_at)
+                            .bind(row.has_refresh)
+                            .bind(row.generation)
+                            .bind(row.last_seen_at)
+                            .bind(row.obtained_at)
+                            .bind(key.as_str().to_owned())
+                            .bind(read)
+                            .bind(owner.clone())
+                            .execute(&store.pool)
+                            .await;
+                        match written {
+                            // Applies to nothing after a logout (the row is
+                            // gone) or once another holder took over.
+                            Ok(done) => Ok(DB::rows_affected(&done) == 1),
+                            // The lease stays: the write is retried with a
+                            // new guard, which takes this lease over, and no
+                            // other replica refreshes meanwhile with the
+                            // refresh token just rotated out.
+                            Err(e) => {
+                                store.kept_lock().insert(key.as_str().to_owned(), owner);
+                                Err(e.into())
+                            }
+                        }
+                    }
+                }
+            }
+            .boxed()
+        });
+        Ok(Box::new(SqlRefresh {
+            current: Some(current),
+            finish: Some(finish),
+            release_on_drop: Some(release_on_drop),
+        }))
+    }
 }
 
 #[async_trait]
@@ -225,83 +505,14 @@ where
     }
 
     async fn begin_refresh(&self, key: &SessionKey) -> Result<Box<dyn RefreshGuard>, StoreError> {
-        let query = |sql| {
-            sqlx::query_as::<DB, SessionRow>(sqlx::AssertSqlSafe(sql)).bind(key.as_str().to_owned())
-        };
-        let (tx, current) = match DB::LOCK_FOR_REFRESH {
-            None => (
-                None,
-                self.open(
-                    key,
-                    query(LOAD.to_owned()).fetch_optional(&self.pool).await?,
-                )?,
-            ),
-            Some(lock) => {
-                let mut tx = self.pool.begin().await?;
-                let row = query(format!("{LOAD} {lock}"))
-                    .fetch_optional(&mut *tx)
-                    .await?;
+        match DB::LEASE {
+            None => {
+                let row = by_key!(LOAD, key).fetch_optional(&self.pool).await?;
                 let current = self.open(key, row)?;
-                // Nothing to refresh: let go of the lock (if a row that
-                // cannot be opened was locked) straight away.
-                if current.is_some() {
-                    (Some(tx), current)
-                } else {
-                    tx.rollback().await?;
-                    (None, None)
-                }
+                Ok(Box::new(self.optimistic_guard(key, current)))
             }
-        };
-        let read = current.as_ref().map_or(0, |r| r.generation);
-        let (store, key) = (self.clone(), key.clone());
-        let finish: Finish = Box::new(move |outcome| {
-            async move {
-                let is_replace = matches!(outcome, RefreshOutcome::Replace(_));
-                let statement = match outcome {
-                    RefreshOutcome::Keep => None,
-                    RefreshOutcome::Delete => Some(
-                        sqlx::query::<DB>(DELETE_GENERATION)
-                            .bind(key.as_str().to_owned())
-                            .bind(read),
-                    ),
-                    RefreshOutcome::Replace(record) => {
-                        let row = codec::seal_session(&store.sealer, &key, &record);
-                        Some(
-                            sqlx::query::<DB>(REPLACE)
-                                .bind(row.key_id)
-                                .bind(row.sealed)
-                                .bind(row.user_id)
-                                .bind(row.expires_at)
-                                .bind(row.has_refresh)
-                                .bind(row.generation)
-                                .bind(row.last_seen_at)
-                                .bind(row.obtained_at)
-                                .bind(key.as_str().to_owned())
-                                .bind(read),
-                        )
-                    }
-                };
-                let affected = match (statement, tx) {
-                    (None, Some(tx)) => {
-                        tx.commit().await?;
-                        return Ok(true);
-                    }
-                    (None, None) => return Ok(true),
-                    (Some(statement), Some(mut tx)) => {
-                        let done = statement.execute(&mut *tx).await?;
-                        tx.commit().await?;
-                        DB::rows_affected(&done)
-                    }
-                    (Some(statement), None) => {
-                        DB::rows_affected(&statement.execute(&store.pool).await?)
-                    }
-                };
-                // A delete that found the row gone still ended the session.
-                Ok(!is_replace || affected == 1)
-            }
-            .boxed()
-        });
-        Ok(Box::new(SqlRefresh { current, finish }))
+            Some(sql) => self.leased_guard(key, sql).await,
+        }
     }
 
     async fn put_pending(&self, login: &PendingLogin) -> Result<(), StoreError> {
@@ -391,12 +602,35 @@ where
 type Finish =
     Box<dyn FnOnce(RefreshOutcome) -> BoxFuture<'static, Result<bool, StoreError>> + Send>;
 
-/// A session taken for refreshing: with a locking dialect, in a transaction
-/// holding the row until `finish` commits or the guard is dropped (rolled
-/// back when the pool takes the connection back).
+/// Gives a lease back when its guard is dropped without `finish`.
+type Release = Box<dyn FnOnce() + Send>;
+
+/// A session taken for refreshing: with a lease, the row is held by it
+/// until `finish` writes and clears it, the guard is dropped (released in
+/// the background), or it expires.
 struct SqlRefresh {
     current: Option<SessionRecord>,
-    finish: Finish,
+    finish: Option<Finish>,
+    release_on_drop: Option<Release>,
+}
+
+impl SqlRefresh {
+    /// No session: nothing is held and nothing can be written.
+    fn empty() -> Self {
+        Self {
+            current: None,
+            finish: None,
+            release_on_drop: None,
+        }
+    }
+}
+
+impl Drop for SqlRefresh {
+    fn drop(&mut self) {
+        if let Some(release) = self.release_on_drop.take() {
+            release();
+        }
+    }
 }
 
 #[async_trait]
@@ -405,10 +639,12 @@ impl RefreshGuard for SqlRefresh {
         self.current.as_ref()
     }
 
-    async fn finish(self: Box<Self>, outcome: RefreshOutcome) -> Result<bool, StoreError> {
-        if self.current.is_none() {
-            return Ok(matches!(outcome, RefreshOutcome::Keep));
+    async fn finish(mut self: Box<Self>, outcome: RefreshOutcome) -> Result<bool, StoreError> {
+        // `finish` releases or keeps the lease itself.
+        self.release_on_drop = None;
+        match (self.current.is_some(), self.finish.take()) {
+            (true, Some(finish)) => finish(outcome).await,
+            _ => Ok(matches!(outcome, RefreshOutcome::Keep)),
         }
-        (self.finish)(outcome).await
     }
 }

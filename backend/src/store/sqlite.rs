@@ -10,7 +10,7 @@
 
 use super::StoreError;
 use super::seal::Sealer;
-use super::sql::{Dialect, SqlStore};
+use super::sql::{Dialect, LeaseSql, SqlStore};
 use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
@@ -26,7 +26,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Dialect for Sqlite {
-    const LOCK_FOR_REFRESH: Option<&'static str> = None;
+    const LEASE: Option<LeaseSql> = None;
     const TOUCH: &'static str = "UPDATE sessions SET last_seen_at = $1 WHERE session_key = $2";
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
