@@ -64,12 +64,15 @@ pub fn start(
     for name in &config.ignored_in_simulation {
         tracing::warn!(variable = name, "ignored in simulation mode");
     }
+    let redirect_uri = origin
+        .join("/api/ts/callback")
+        .unwrap_or_else(|_| origin.clone());
+    // The simulator accepts only this app's own callback.
+    sim_config.redirect_uris = vec![redirect_uri.to_string()];
     let credentials = TradeStationSettings {
         client_id,
         client_secret: crate::secret::ClientSecret::new(client_secret),
-        redirect_uri: origin
-            .join("/api/ts/callback")
-            .unwrap_or_else(|_| origin.clone()),
+        redirect_uri,
         endpoints: Endpoints::from(urls),
     };
     Ok((credentials, simulator::Simulator::new(sim_config)))

@@ -34,6 +34,8 @@ use super::tokens::{AccessClaims, RefreshClaims};
 use super::{Counters, Params, PendingCode, SimConfig, Simulator};
 
 /// Lifetime of an authorization code.
+/// Authorization codes held at once; each lives a minute.
+const MAX_PENDING_CODES: usize = 10_000;
 const CODE_TTL_MS: i64 = 60_000;
 /// Lifetime of an `id_token`.
 const ID_TOKEN_TTL_SECS: i64 = 3600;
@@ -98,6 +100,14 @@ fn validate(params: &Params, config: &SimConfig) -> Result<AuthorizeRequest, Str
             matches!(u.scheme(), "http" | "https") && u.has_host() && u.fragment().is_none()
         })
         .ok_or("redirect_uri must be an absolute http(s) URL without a fragment.")?;
+    if !config.redirect_uris.is_empty()
+        && !config
+            .redirect_uris
+            .iter()
+            .any(|r| r == redirect_uri.as_str())
+    {
+        return Err("redirect_uri is not registered for this client.".into());
+    }
     if params.get("response_type") != Some("code") {
         return Err("response_type must be code.".into());
     }
@@ -197,6 +207,19 @@ pub(super) async fn authorize_decision(
             {
                 let mut state = sim.state();
                 state.codes.retain(|_, pending| pending.expires_ms > now);
+                // Bounded: past the cap the code closest to expiry goes, so
+                // a flood of sign-in clicks cannot grow memory.
+                while state.codes.len() >= MAX_PENDING_CODES {
+                    let oldest = state
+                        .codes
+                        .iter()
+                        .min_by_key(|(_, pending)| pending.expires_ms)
+                        .map(|(code, _)| code.clone());
+                    match oldest {
+                        Some(code) => state.codes.remove(&code),
+                        None => break,
+                    };
+                }
                 state.codes.insert(
                     code.clone(),
                     PendingCode {
@@ -736,6 +759,20 @@ mod tests {
         assert!(html.contains("value=\"&lt;b&gt;x&lt;/b&gt;&amp;&quot;&#39;\""));
         assert!(html.contains("value=\"n&quot;&lt;script&gt;\""));
         assert!(!html.contains("<script>") && !html.contains("<b>x"));
+    }
+
+    #[tokio::test]
+    async fn only_a_registered_redirect_uri_is_accepted_when_some_are_listed() {
+        let sim = simulator(|c| c.redirect_uris = vec![REDIRECT.to_owned()]);
+        let (_, challenge) = pkce();
+        let mut params = authorize_params(&challenge, "n");
+        let page = get(&sim, &format!("/authorize?{}", query_of(&params)), None).await;
+        assert_eq!(page.status, StatusCode::OK, "the app's own callback");
+        params.retain(|(k, _)| *k != "redirect_uri");
+        params.push(("redirect_uri", "http://evil.example/cb"));
+        let page = get(&sim, &format!("/authorize?{}", query_of(&params)), None).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "a foreign callback");
+        assert!(page.text().contains("not registered"));
     }
 
     #[tokio::test]

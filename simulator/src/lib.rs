@@ -116,6 +116,9 @@ pub struct SimConfig {
     /// `0` disables the limit. Default 5000: generous, as the point is the
     /// headers, not the refusal.
     pub rate_limit: u32,
+    /// The redirect URIs `/authorize` accepts, compared exactly (an app's
+    /// registered callbacks). Empty accepts any absolute http(s) URL.
+    pub redirect_uris: Vec<String>,
     /// On (TradeStation's SIM): market orders fill and cancels complete
     /// inside the request that sends them. Off: they are acknowledged
     /// (`ACK`, `UCN`) and complete at the next price step, as on a live
@@ -143,6 +146,7 @@ impl SimConfig {
             tick_interval: Duration::from_millis(750),
             heartbeat_interval: Duration::from_secs(5),
             rate_limit: 5000,
+            redirect_uris: Vec::new(),
             instant_fills: true,
         }
     }
@@ -172,6 +176,7 @@ impl fmt::Debug for SimConfig {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("rate_limit", &self.rate_limit)
             .field("instant_fills", &self.instant_fills)
+            .field("redirect_uris", &self.redirect_uris)
             .finish()
     }
 }
