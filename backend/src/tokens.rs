@@ -8,8 +8,8 @@
 //! runs awaits that same task and gets its result, success or error. The task
 //! is spawned so that a browser hanging up cannot cancel it halfway and lose a
 //! rotated refresh token. It takes the session from the store through
-//! [`TokenStore::begin_refresh`] (which, for PostgreSQL, also locks it across
-//! replicas) and looks again before refreshing: a caller that read the store
+//! [`TokenStore::begin_refresh`] (which, for PostgreSQL, also takes a lease
+//! on it across replicas) and looks again before refreshing: a caller that read the store
 //! just before another refresh finished must not refresh a second time.
 //!
 //! # After a 401

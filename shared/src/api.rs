@@ -1,5 +1,5 @@
 //! The backend's own JSON: what `/api/ts/status` answers and the error body
-//! every failing route writes (see `CONTRACT.md`, *HTTP interface*).
+//! every failing route writes (`docs/interface.md` lists every code).
 
 use serde::{Deserialize, Serialize};
 
