@@ -11,3 +11,4 @@ mod orders;
 mod passthrough;
 mod secrets_stay_secret;
 mod signing_keys;
+mod trading;
