@@ -187,7 +187,7 @@ async fn a_confirmed_order_is_placed_and_shows_in_the_order_list_and_the_order_s
         })
         .await;
 
-    let request = order(&margin, "AAPL", "10", "BUY", "Market");
+    let mut request = order(&margin, "AAPL", "10", "BUY", "Market");
     let confirm = send(
         &app,
         reqwest::Method::POST,
@@ -203,7 +203,6 @@ async fn a_confirmed_order_is_placed_and_shows_in_the_order_list_and_the_order_s
         .expect("the preview names an OrderConfirmID")
         .to_owned();
 
-    let mut request = request;
     request["OrderConfirmID"] = json!(confirm_id);
     let id = placed_id(&place(&app, &request).await);
 
@@ -403,7 +402,11 @@ async fn the_same_order_confirm_id_twice_places_once_and_replays_the_first_answe
     let before = app.sim().stats();
     let first = place(&app, &request).await;
     let id = placed_id(&first);
-    assert_eq!(first.replayed, None, "the first answer is not a replay");
+    assert_ne!(
+        first.replayed.as_deref(),
+        Some("true"),
+        "the first answer is not a replay"
+    );
     let second = place(&app, &request).await;
     assert_eq!(second.status, first.status);
     assert_eq!(second.replayed.as_deref(), Some("true"));
