@@ -12,3 +12,4 @@ mod orders;
 mod passthrough;
 mod secrets_stay_secret;
 mod signing_keys;
+mod trading;
